@@ -1,0 +1,337 @@
+//! S3 stand-in: s3s-fs serving a folder on 127.0.0.1, wrapped so that create-only writes
+//! (`If-None-Match: *`) are atomic and every created object is reported to subscribers (the
+//! ingest wiring turns those reports into S3 event notifications).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::dto::*;
+use s3s::service::S3ServiceBuilder;
+use s3s::{S3, S3Request, S3Response, S3Result};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Credentials the stand-in accepts (requests are SigV4-checked like S3 does).
+pub const ACCESS_KEY: &str = "devstack";
+pub const SECRET_KEY: &str = "devstack-secret-key";
+
+/// A completed PutObject or CompleteMultipartUpload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCreated {
+    /// `ObjectCreated:Put` or `ObjectCreated:CompleteMultipartUpload`, as in S3 events.
+    pub event_name: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    pub e_tag: String,
+    /// Increases with every event, like S3's sequencer for one key.
+    pub sequencer: u64,
+}
+
+/// The running stand-in. Dropping it stops the server.
+pub struct S3StandIn {
+    addr: SocketAddr,
+    root: PathBuf,
+    events: std::sync::Arc<Subscribers>,
+    server: JoinHandle<()>,
+}
+
+impl S3StandIn {
+    /// Serves `root` (one sub-folder per bucket) on an ephemeral port of 127.0.0.1.
+    pub async fn start(root: impl Into<PathBuf>) -> io::Result<S3StandIn> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        let events = std::sync::Arc::new(Subscribers::default());
+        let fs = s3s_fs::FileSystem::new(&root).map_err(|e| io::Error::other(format!("{e:?}")))?;
+        let wrapped = ConditionalFs {
+            fs,
+            root: root.clone(),
+            events: events.clone(),
+            write_lock: tokio::sync::Mutex::new(()),
+        };
+        let mut builder = S3ServiceBuilder::new(wrapped);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let conn = ConnBuilder::new(TokioExecutor::new());
+                    if let Err(err) = conn.serve_connection(TokioIo::new(socket), service).await {
+                        tracing::debug!(error = %err, "s3 stand-in connection ended");
+                    }
+                });
+            }
+        });
+        Ok(S3StandIn {
+            addr,
+            root,
+            events,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: point an S3 client here with path-style addressing.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates a bucket (a folder) if it does not exist.
+    pub fn create_bucket(&self, bucket: &str) -> io::Result<()> {
+        std::fs::create_dir_all(self.root.join(bucket))
+    }
+
+    /// The path of an object's bytes on disk.
+    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.join(bucket).join(key)
+    }
+
+    /// Receives every object created from now on.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<ObjectCreated> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.events.senders.lock().expect("not poisoned").push(tx);
+        rx
+    }
+}
+
+impl Drop for S3StandIn {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Default)]
+struct Subscribers {
+    senders: Mutex<Vec<mpsc::UnboundedSender<ObjectCreated>>>,
+    sequencer: AtomicU64,
+}
+
+impl Subscribers {
+    fn publish(
+        &self,
+        event_name: &'static str,
+        bucket: String,
+        key: String,
+        size: u64,
+        e_tag: Option<String>,
+    ) {
+        let event = ObjectCreated {
+            event_name,
+            bucket,
+            key,
+            size,
+            e_tag: e_tag.unwrap_or_default(),
+            sequencer: self.sequencer.fetch_add(1, Ordering::SeqCst) + 1,
+        };
+        let mut senders = self.senders.lock().expect("not poisoned");
+        senders.retain(|tx| tx.send(event.clone()).is_ok());
+    }
+}
+
+/// s3s-fs checks `If-None-Match: *` before writing but not atomically; this wrapper serialises
+/// create-only writes so two racing writers cannot both succeed, as on S3.
+struct ConditionalFs {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+    events: std::sync::Arc<Subscribers>,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl ConditionalFs {
+    fn exists(&self, bucket: &str, key: &str) -> bool {
+        self.root.join(bucket).join(key).is_file()
+    }
+
+    fn size(&self, bucket: &str, key: &str) -> u64 {
+        std::fs::metadata(self.root.join(bucket).join(key)).map_or(0, |m| m.len())
+    }
+}
+
+fn is_create_only(condition: Option<&IfNoneMatch>) -> bool {
+    condition.is_some_and(|c| c.is_any())
+}
+
+#[async_trait::async_trait]
+impl S3 for ConditionalFs {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let create_only = is_create_only(req.input.if_none_match.as_ref());
+        let _guard = if create_only {
+            Some(self.write_lock.lock().await)
+        } else {
+            None
+        };
+        if create_only && self.exists(&bucket, &key) {
+            return Err(s3s::s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        let response = self.fs.put_object(req).await?;
+        let size = self.size(&bucket, &key);
+        self.events.publish(
+            "ObjectCreated:Put",
+            bucket,
+            key,
+            size,
+            response.output.e_tag.as_ref().map(|t| t.value().to_owned()),
+        );
+        Ok(response)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let create_only = is_create_only(req.input.if_none_match.as_ref());
+        let _guard = if create_only {
+            Some(self.write_lock.lock().await)
+        } else {
+            None
+        };
+        if create_only && self.exists(&bucket, &key) {
+            return Err(s3s::s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        let response = self.fs.complete_multipart_upload(req).await?;
+        let size = self.size(&bucket, &key);
+        self.events.publish(
+            "ObjectCreated:CompleteMultipartUpload",
+            bucket,
+            key,
+            size,
+            response.output.e_tag.as_ref().map(|t| t.value().to_owned()),
+        );
+        Ok(response)
+    }
+
+    // Everything else is s3s-fs as it is.
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.fs.copy_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.fs.delete_objects(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.fs.list_objects(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.fs.upload_part(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.fs.list_parts(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.fs.abort_multipart_upload(req).await
+    }
+}

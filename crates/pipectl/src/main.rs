@@ -1,0 +1,44 @@
+//! `pipectl`: the operator CLI for the customer pipeline.
+
+mod generate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "pipectl",
+    version,
+    about = "Operate the serverless customer pipeline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a fake customer CSV, byte-identical to what the generator Lambda writes for the
+    /// same seed, time and event id.
+    Generate(generate::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(err.downcast_ref::<UsageError>().map_or(1, |_| 2))
+        }
+    }
+}
+
+/// A problem with the command's arguments (exit status 2, like clap's own usage errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,226 @@
+//! AWS adapters for the ports: S3 through aws-sdk-s3.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+
+use crate::ports::{ObjectStore, PutOutcome, StoreError, UploadedPart};
+
+/// Builds an S3 client from the Lambda environment (region, role credentials).
+pub async fn s3_client_from_env() -> Client {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::new(&config)
+}
+
+/// An S3 client for an S3-compatible endpoint (the local stand-in): path-style addressing and
+/// static credentials.
+pub fn s3_client_for_endpoint(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
+    let credentials =
+        aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "static");
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .force_path_style(true)
+        .build();
+    Client::from_conf(config)
+}
+
+/// [`ObjectStore`] over one S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        key: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let retryable = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(service) => {
+                is_retryable_status(service.raw().status().as_u16(), service.err().code())
+            }
+            _ => false,
+        };
+        let message = match err.code() {
+            Some(code) => format!("{code}: {}", err.message().unwrap_or("no message")),
+            None => aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+        };
+        StoreError {
+            operation,
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            message,
+            retryable,
+        }
+    }
+}
+
+/// 409 ConditionalRequestConflict means a concurrent write raced ours: retry. Throttling and
+/// server errors are transient too.
+fn is_retryable_status(status: u16, code: Option<&str>) -> bool {
+    matches!(status, 408 | 409 | 429 | 500..=599)
+        || matches!(
+            code,
+            Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable")
+        )
+}
+
+fn is_precondition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("PreconditionFailed")
+}
+
+impl ObjectStore for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<PutOutcome, StoreError> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(err) if is_precondition_failed(&err) => Ok(PutOutcome::AlreadyExists),
+            Err(err) => Err(self.error("PutObject", key, err)),
+        }
+    }
+
+    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|err| self.error("CreateMultipartUpload", key, err))?;
+        output.upload_id.ok_or_else(|| StoreError {
+            operation: "CreateMultipartUpload",
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            message: "response had no upload id".into(),
+            retryable: true,
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> Result<UploadedPart, StoreError> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|err| self.error("UploadPart", key, err))?;
+        Ok(UploadedPart {
+            number,
+            e_tag: output.e_tag.unwrap_or_default(),
+        })
+    }
+
+    async fn complete_multipart_if_absent(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> Result<PutOutcome, StoreError> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(p.number)
+                            .e_tag(&p.e_tag)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .if_none_match("*")
+            .multipart_upload(completed)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Created),
+            Err(err) if is_precondition_failed(&err) => Ok(PutOutcome::AlreadyExists),
+            Err(err) => Err(self.error("CompleteMultipartUpload", key, err)),
+        }
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| self.error("AbortMultipartUpload", key, err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        assert!(is_retryable_status(503, None));
+        assert!(is_retryable_status(409, Some("ConditionalRequestConflict")));
+        assert!(is_retryable_status(400, Some("RequestTimeout")));
+        assert!(!is_retryable_status(403, Some("AccessDenied")));
+        assert!(!is_retryable_status(404, Some("NoSuchBucket")));
+    }
+}

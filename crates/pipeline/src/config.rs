@@ -1,0 +1,241 @@
+//! Configuration from environment variables, read once at cold start. A missing or malformed
+//! variable stops the start with a message naming it and the values it accepts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::generator::GeneratorSettings;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}; expected {}",
+            self.variable, self.problem, self.expected
+        )
+    }
+}
+
+/// Reads variables through `lookup` (the process environment in production, a map in tests).
+pub struct Env<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env {
+            lookup: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn from_lookup(lookup: F) -> Self {
+        Env { lookup }
+    }
+
+    /// A non-empty value, required.
+    pub fn required(
+        &self,
+        variable: &'static str,
+        expected: &'static str,
+    ) -> Result<String, ConfigError> {
+        match (self.lookup)(variable) {
+            Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+            _ => Err(ConfigError {
+                variable,
+                problem: "is not set".into(),
+                expected,
+            }),
+        }
+    }
+
+    /// A parsed value, or `default` when unset or empty.
+    pub fn parsed<T: FromStr>(
+        &self,
+        variable: &'static str,
+        default: T,
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
+        match (self.lookup)(variable) {
+            Some(value) if !value.trim().is_empty() => {
+                value.trim().parse().map_err(|_| ConfigError {
+                    variable,
+                    problem: format!("is '{value}'"),
+                    expected,
+                })
+            }
+            _ => Ok(default),
+        }
+    }
+
+    /// `true/false`, `1/0`, `yes/no` (any case).
+    pub fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match (self.lookup)(variable).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v.is_empty() => Ok(default),
+            Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["false", "0", "no"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ConfigError {
+                variable,
+                problem: format!("is '{v}'"),
+                expected: "true or false",
+            }),
+        }
+    }
+}
+
+/// Default CloudWatch namespace for every function's metrics.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "CustomerPipeline";
+
+/// The generator function's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorConfig {
+    pub bucket: String,
+    pub prefix: String,
+    pub gzip: bool,
+    pub settings: GeneratorSettings,
+    pub metrics_namespace: String,
+}
+
+impl GeneratorConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let defaults = GeneratorSettings::default();
+        let settings = GeneratorSettings {
+            rows: env.parsed(
+                "ROWS_PER_FILE",
+                defaults.rows,
+                "a whole number of rows, at least 1",
+            )?,
+            id_space: env.parsed(
+                "ID_SPACE",
+                defaults.id_space,
+                "a whole number between 1 and 2^53",
+            )?,
+            delete_rate: env.parsed(
+                "DELETE_RATE",
+                defaults.delete_rate,
+                "a share between 0 and 1, e.g. 0.01",
+            )?,
+            new_rate: env.parsed(
+                "NEW_RATE",
+                defaults.new_rate,
+                "a share between 0 and 1, e.g. 0.05",
+            )?,
+            seed: env.parsed("SEED", defaults.seed, "a whole number between 0 and 2^64-1")?,
+        };
+        settings.check().map_err(|problem| ConfigError {
+            variable: "ROWS_PER_FILE, ID_SPACE, DELETE_RATE, NEW_RATE",
+            problem: format!("are inconsistent: {problem}"),
+            expected: "consistent settings",
+        })?;
+        let prefix = env.parsed("PREFIX", "stream_data/".to_owned(), "an S3 key prefix")?;
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            return Err(ConfigError {
+                variable: "PREFIX",
+                problem: format!("is '{prefix}'"),
+                expected: "a key prefix ending in '/', such as stream_data/",
+            });
+        }
+        Ok(GeneratorConfig {
+            bucket: env.required(
+                "BUCKET",
+                "the name of the S3 bucket to write customer files to",
+            )?,
+            prefix,
+            gzip: env.flag("GZIP", false)?,
+            settings,
+            metrics_namespace: env.parsed(
+                "METRICS_NAMESPACE",
+                DEFAULT_METRICS_NAMESPACE.to_owned(),
+                "a CloudWatch namespace",
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<GeneratorConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        GeneratorConfig::from_env(&Env::from_lookup(move |name| map.get(name).cloned()))
+    }
+
+    #[test]
+    fn defaults_apply_when_only_bucket_is_set() {
+        let c = config(&[("BUCKET", "my-bucket")]).unwrap();
+        assert_eq!(c.bucket, "my-bucket");
+        assert_eq!(c.prefix, "stream_data/");
+        assert_eq!(c.settings, GeneratorSettings::default());
+        assert_eq!(c.settings.rows, 1000);
+        assert_eq!(c.settings.id_space, 10_000);
+        assert_eq!(c.settings.delete_rate, 0.01);
+        assert!(!c.gzip);
+        assert_eq!(c.metrics_namespace, "CustomerPipeline");
+    }
+
+    #[test]
+    fn missing_bucket_names_the_variable() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err.variable, "BUCKET");
+        assert_eq!(
+            err.to_string(),
+            "BUCKET is not set; expected the name of the S3 bucket to write customer files to"
+        );
+    }
+
+    #[test]
+    fn malformed_number_names_the_variable_and_accepted_values() {
+        let err = config(&[("BUCKET", "b"), ("ROWS_PER_FILE", "lots")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ROWS_PER_FILE is 'lots'; expected a whole number of rows, at least 1"
+        );
+    }
+
+    #[test]
+    fn gzip_accepts_common_spellings_and_rejects_others() {
+        assert!(config(&[("BUCKET", "b"), ("GZIP", "TRUE")]).unwrap().gzip);
+        assert!(!config(&[("BUCKET", "b"), ("GZIP", "0")]).unwrap().gzip);
+        assert_eq!(
+            config(&[("BUCKET", "b"), ("GZIP", "maybe")])
+                .unwrap_err()
+                .variable,
+            "GZIP"
+        );
+    }
+
+    #[test]
+    fn prefix_must_end_with_a_slash() {
+        assert_eq!(
+            config(&[("BUCKET", "b"), ("PREFIX", "data")])
+                .unwrap_err()
+                .variable,
+            "PREFIX"
+        );
+    }
+
+    #[test]
+    fn inconsistent_rates_are_rejected() {
+        let err =
+            config(&[("BUCKET", "b"), ("DELETE_RATE", "0.7"), ("NEW_RATE", "0.7")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("DELETE_RATE + NEW_RATE must not exceed 1"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! Lambda wiring shared by every function: JSON logs through lambda_runtime's tracing setup
+//! (the runtime's span puts the request id on every line) and per-invocation EMF metrics.
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Starts the runtime with tracing and an EMF collector whose metrics carry the dimension
+/// `Function=<function>` and are flushed after each invocation.
+pub async fn run<E, R, F, Fut>(
+    namespace: &str,
+    function: &'static str,
+    handler: F,
+) -> Result<(), Error>
+where
+    E: DeserializeOwned,
+    R: Serialize,
+    F: FnMut(LambdaEvent<E>) -> Fut,
+    Fut: Future<Output = Result<R, Error>>,
+{
+    let metrics = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace.to_owned())
+        .with_dimension("Function", function)
+        .lambda_cold_start_metric("ColdStart")
+        .with_lambda_request_id("RequestId")
+        .init()
+        .map_err(|e| format!("metrics setup failed: {e}"))?;
+    metrics_cloudwatch_embedded::lambda::handler::run(metrics, handler).await
+}
+
+/// Call first in `main`: honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL / RUST_LOG.
+pub fn init_logging() {
+    lambda_runtime::tracing::init_default_subscriber();
+}

@@ -1,0 +1,12 @@
+//! The customer pipeline's domain: the CSV contract, the generator, the ports the Lambda
+//! handlers depend on, their AWS adapters, configuration and metrics.
+
+pub mod aws;
+pub mod config;
+pub mod contract;
+pub mod generator;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod metrics;
+pub mod ports;
+pub mod upload;

@@ -1,0 +1,73 @@
+//! The small traits the handlers depend on, so tests and `pipectl` run them against stand-ins.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+/// Result of a create-only write (`If-None-Match: *`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    /// The key already existed: nothing was written.
+    AlreadyExists,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub number: i32,
+    pub e_tag: String,
+}
+
+/// A failed object-store call, classified so callers know whether a retry can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} s3://{bucket}/{key} failed: {message}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub message: String,
+    /// Throttling, 5xx, timeouts and connection errors: worth retrying.
+    pub retryable: bool,
+}
+
+/// Writes objects into one bucket without ever overwriting an existing key.
+pub trait ObjectStore: Send + Sync {
+    fn bucket(&self) -> &str;
+
+    fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+
+    /// Starts a multipart upload; returns its upload id.
+    fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Bytes,
+    ) -> impl Future<Output = Result<UploadedPart, StoreError>> + Send;
+
+    /// Completes the upload only if the key does not exist yet.
+    fn complete_multipart_if_absent(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[UploadedPart],
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+
+    fn abort_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

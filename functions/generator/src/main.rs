@@ -1,0 +1,26 @@
+//! Wiring only: configuration and the S3 client are built once per cold start; the logic is in
+//! `handler`.
+
+mod handler;
+
+use lambda_runtime::{Error, LambdaEvent};
+use pipeline::aws::{S3Store, s3_client_from_env};
+use pipeline::config::{Env, GeneratorConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pipeline::lambda::init_logging();
+    let config = GeneratorConfig::from_env(&Env::process())?;
+    let store = S3Store::new(s3_client_from_env().await, config.bucket.clone());
+    let (store, config) = (&store, &config);
+    pipeline::lambda::run(
+        &config.metrics_namespace,
+        "generator",
+        move |event: LambdaEvent<handler::ScheduledEvent>| async move {
+            handler::generate_scheduled_file(store, config, event.payload)
+                .await
+                .map_err(Error::from)
+        },
+    )
+    .await
+}
