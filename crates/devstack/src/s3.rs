@@ -159,13 +159,44 @@ impl ConditionalFs {
         self.root.join(bucket).join(key).is_file()
     }
 
+    /// Checks a write like S3 does before it touches anything. For create-only writes the
+    /// returned guard is held until the write is done, so the existence check and the write are
+    /// one atomic step.
+    async fn admit_write(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_none_match: Option<&IfNoneMatch>,
+    ) -> S3Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
+        self.require_bucket(bucket)?;
+        if !if_none_match.is_some_and(|c| c.is_any()) {
+            return Ok(None);
+        }
+        let guard = self.write_lock.lock().await;
+        if self.exists(bucket, key) {
+            return Err(s3s::s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        Ok(Some(guard))
+    }
+
+    /// s3s-fs creates missing bucket folders on write; S3 answers NoSuchBucket.
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        if self.root.join(bucket).is_dir() {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ))
+        }
+    }
+
     fn size(&self, bucket: &str, key: &str) -> u64 {
         std::fs::metadata(self.root.join(bucket).join(key)).map_or(0, |m| m.len())
     }
-}
-
-fn is_create_only(condition: Option<&IfNoneMatch>) -> bool {
-    condition.is_some_and(|c| c.is_any())
 }
 
 #[async_trait::async_trait]
@@ -175,27 +206,14 @@ impl S3 for ConditionalFs {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let create_only = is_create_only(req.input.if_none_match.as_ref());
-        let _guard = if create_only {
-            Some(self.write_lock.lock().await)
-        } else {
-            None
-        };
-        if create_only && self.exists(&bucket, &key) {
-            return Err(s3s::s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
-        }
+        let _guard = self
+            .admit_write(&bucket, &key, req.input.if_none_match.as_ref())
+            .await?;
         let response = self.fs.put_object(req).await?;
+        let e_tag = response.output.e_tag.as_ref().map(|t| t.value().to_owned());
         let size = self.size(&bucket, &key);
-        self.events.publish(
-            "ObjectCreated:Put",
-            bucket,
-            key,
-            size,
-            response.output.e_tag.as_ref().map(|t| t.value().to_owned()),
-        );
+        self.events
+            .publish("ObjectCreated:Put", bucket, key, size, e_tag);
         Ok(response)
     }
 
@@ -204,27 +222,14 @@ impl S3 for ConditionalFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let create_only = is_create_only(req.input.if_none_match.as_ref());
-        let _guard = if create_only {
-            Some(self.write_lock.lock().await)
-        } else {
-            None
-        };
-        if create_only && self.exists(&bucket, &key) {
-            return Err(s3s::s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
-        }
+        let _guard = self
+            .admit_write(&bucket, &key, req.input.if_none_match.as_ref())
+            .await?;
         let response = self.fs.complete_multipart_upload(req).await?;
+        let e_tag = response.output.e_tag.as_ref().map(|t| t.value().to_owned());
         let size = self.size(&bucket, &key);
-        self.events.publish(
-            "ObjectCreated:CompleteMultipartUpload",
-            bucket,
-            key,
-            size,
-            response.output.e_tag.as_ref().map(|t| t.value().to_owned()),
-        );
+        let event = "ObjectCreated:CompleteMultipartUpload";
+        self.events.publish(event, bucket, key, size, e_tag);
         Ok(response)
     }
 
@@ -311,6 +316,7 @@ impl S3 for ConditionalFs {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.require_bucket(&req.input.bucket)?;
         self.fs.create_multipart_upload(req).await
     }
 

@@ -122,7 +122,7 @@ impl CsvChunks {
             writer.write(&self.record)?;
             self.rows += 1;
             // Checked every 64 rows: cheap, and a row is far smaller than a chunk's headroom.
-            if self.rows % 64 == 0
+            if self.rows.is_multiple_of(64)
                 && writer.get_ref().output().len() >= self.chunk_bytes
                 && self.stream.rows_left() > 0
             {
@@ -150,11 +150,11 @@ pub fn write_file<W: Write>(
 ) -> io::Result<u64> {
     let mut writer = CustomerWriter::new(Encoder::new(gzip, out))?;
     let mut record = CustomerRecord::default();
-    let mut rows = 0;
+    let mut rows: u64 = 0;
     while stream.next_into(&mut record) {
         writer.write(&record)?;
         rows += 1;
-        if rows % PROGRESS_EVERY_ROWS == 0 {
+        if rows.is_multiple_of(PROGRESS_EVERY_ROWS) {
             progress(rows);
         }
     }

@@ -1,0 +1,142 @@
+//! `pipectl generate` as a user runs it.
+
+use std::process::Command;
+
+use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+
+fn pipectl() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipectl"));
+    // The CLI honours the Lambda's variables; keep the developer's environment out of tests.
+    for var in [
+        "ROWS_PER_FILE",
+        "SEED",
+        "ID_SPACE",
+        "DELETE_RATE",
+        "NEW_RATE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// What the generator Lambda writes for the sample event with ROWS_PER_FILE=500.
+fn lambda_bytes(gzip: bool) -> Vec<u8> {
+    let settings = GeneratorSettings {
+        rows: 500,
+        ..GeneratorSettings::default()
+    };
+    let file = FileId::from_event(
+        "2026-11-23T10:15:00Z".parse().unwrap(),
+        "5b3a9c1e-7d2f-4c1a-9e8b-2f6d1a0c4b7e",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    write_file(
+        CustomerStream::new(&settings, &file),
+        gzip,
+        &mut out,
+        &mut |_| {},
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn writes_the_same_bytes_as_the_lambda_for_the_same_event() {
+    let dir = tempfile::tempdir().unwrap();
+    for gzip in [false, true] {
+        let out = dir.path().join(if gzip { "f.csv.gz" } else { "f.csv" });
+        let mut cmd = pipectl();
+        cmd.args(["generate", "--rows", "500", "--at", "2026-11-23T10:15:00Z"]);
+        cmd.args(["--id", "5b3a9c1e-7d2f-4c1a-9e8b-2f6d1a0c4b7e", "--out"])
+            .arg(&out);
+        if gzip {
+            cmd.arg("--gzip");
+        }
+        let status = cmd.status().unwrap();
+        assert!(status.success());
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            lambda_bytes(gzip),
+            "gzip={gzip}"
+        );
+    }
+}
+
+#[test]
+fn writes_to_stdout_with_dash() {
+    let output = pipectl()
+        .args([
+            "generate",
+            "--rows",
+            "500",
+            "--at",
+            "2026-11-23T10:15:00Z",
+            "--id",
+            "5b3a9c1e",
+            "--out",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(output.stdout, lambda_bytes(false));
+    let summary = String::from_utf8(output.stderr).unwrap();
+    assert!(summary.contains("wrote 500 rows"), "{summary}");
+    assert!(
+        summary.contains("stream_data/customer_20261123T101500Z_5b3a9c1e.csv"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn names_the_file_like_the_object_key_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = pipectl()
+        .current_dir(dir.path())
+        .args([
+            "generate",
+            "--rows",
+            "10",
+            "--at",
+            "2026-11-23T10:15:00Z",
+            "--id",
+            "5b3a9c1e",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        dir.path()
+            .join("customer_20261123T101500Z_5b3a9c1e.csv")
+            .is_file()
+    );
+}
+
+#[test]
+fn rejects_more_rows_than_ids_with_usage_status() {
+    let output = pipectl()
+        .args(["generate", "--rows", "11", "--id-space", "10", "--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        err.contains("--rows must be between 1 and ID_SPACE (10)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rejects_an_event_id_that_cannot_name_a_file() {
+    let output = pipectl()
+        .args(["generate", "--id", "zz", "--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("--id: event id 'zz'")
+    );
+}

@@ -1,0 +1,168 @@
+//! The S3 adapter over real HTTP, with the real aws-sdk-s3 client, against the S3 stand-in.
+
+use bytes::Bytes;
+use devstack::S3StandIn;
+use pipeline::aws::{S3Store, s3_client_for_endpoint};
+use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::ports::{ObjectStore, PutOutcome};
+use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
+
+struct Fixture {
+    s3: S3StandIn,
+    store: S3Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3StandIn::start(dir.path()).await.unwrap();
+    s3.create_bucket("landing").unwrap();
+    let client = s3_client_for_endpoint(
+        &s3.endpoint(),
+        devstack::s3::ACCESS_KEY,
+        devstack::s3::SECRET_KEY,
+    );
+    Fixture {
+        store: S3Store::new(client, "landing"),
+        s3,
+        _dir: dir,
+    }
+}
+
+fn stored(f: &Fixture, key: &str) -> Vec<u8> {
+    std::fs::read(f.s3.object_path("landing", key)).unwrap()
+}
+
+#[tokio::test]
+async fn put_if_absent_creates_the_object() {
+    let f = fixture().await;
+    let outcome = f
+        .store
+        .put_if_absent("a/b.csv", Bytes::from_static(b"hello"), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(stored(&f, "a/b.csv"), b"hello");
+}
+
+#[tokio::test]
+async fn second_conditional_put_reports_existing_key_and_keeps_first_bytes() {
+    let f = fixture().await;
+    f.store
+        .put_if_absent("k.csv", Bytes::from_static(b"first"), "text/csv")
+        .await
+        .unwrap();
+    let outcome = f
+        .store
+        .put_if_absent("k.csv", Bytes::from_static(b"second"), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(outcome, PutOutcome::AlreadyExists);
+    assert_eq!(stored(&f, "k.csv"), b"first");
+}
+
+#[tokio::test]
+async fn racing_conditional_puts_let_exactly_one_win() {
+    let f = fixture().await;
+    let puts = (0..8).map(|i| {
+        let store = f.store.clone();
+        tokio::spawn(async move {
+            store
+                .put_if_absent("race.csv", Bytes::from(vec![b'0' + i; 4]), "text/csv")
+                .await
+        })
+    });
+    let mut created = 0;
+    for put in puts {
+        if put.await.unwrap().unwrap() == PutOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn missing_bucket_is_a_permanent_error() {
+    let f = fixture().await;
+    let client = s3_client_for_endpoint(
+        &f.s3.endpoint(),
+        devstack::s3::ACCESS_KEY,
+        devstack::s3::SECRET_KEY,
+    );
+    let err = S3Store::new(client, "no-such-bucket")
+        .put_if_absent("k.csv", Bytes::from_static(b"x"), "text/csv")
+        .await
+        .unwrap_err();
+    assert!(!err.retryable, "{err}");
+    assert!(err.message.contains("NoSuchBucket"), "{err}");
+}
+
+/// About 14 MiB: above the multipart threshold, so it goes up in two parts.
+fn large_file_settings() -> GeneratorSettings {
+    GeneratorSettings {
+        rows: 130_000,
+        id_space: 1_000_000,
+        ..GeneratorSettings::default()
+    }
+}
+
+fn large_file() -> FileId {
+    FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0xfeedbeef)
+}
+
+#[tokio::test]
+async fn large_file_goes_up_as_multipart_with_the_same_bytes() {
+    let f = fixture().await;
+    let mut created = f.s3.subscribe();
+    let settings = large_file_settings();
+    let chunks = CsvChunks::new(
+        CustomerStream::new(&settings, &large_file()),
+        false,
+        MULTIPART_THRESHOLD,
+    );
+    let uploaded = upload_chunks(&f.store, "big.csv", "text/csv", chunks)
+        .await
+        .unwrap();
+    assert_eq!(uploaded.outcome, PutOutcome::Created);
+    let event = created.recv().await.unwrap();
+    assert_eq!(event.event_name, "ObjectCreated:CompleteMultipartUpload");
+    assert_eq!(
+        (event.key.as_str(), event.size),
+        ("big.csv", uploaded.bytes)
+    );
+    assert!(uploaded.parts >= 2, "{uploaded:?}");
+    assert_eq!(uploaded.rows, 130_000);
+    let mut expected = Vec::new();
+    write_file(
+        CustomerStream::new(&settings, &large_file()),
+        false,
+        &mut expected,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(uploaded.bytes, expected.len() as u64);
+    assert!(
+        stored(&f, "big.csv") == expected,
+        "stored bytes differ from the generated file"
+    );
+}
+
+#[tokio::test]
+async fn multipart_onto_existing_key_reports_duplicate_and_keeps_the_object() {
+    let f = fixture().await;
+    f.store
+        .put_if_absent("big.csv", Bytes::from_static(b"already here"), "text/csv")
+        .await
+        .unwrap();
+    let settings = large_file_settings();
+    let chunks = CsvChunks::new(
+        CustomerStream::new(&settings, &large_file()),
+        false,
+        MULTIPART_THRESHOLD,
+    );
+    let uploaded = upload_chunks(&f.store, "big.csv", "text/csv", chunks)
+        .await
+        .unwrap();
+    assert_eq!(uploaded.outcome, PutOutcome::AlreadyExists);
+    assert_eq!(stored(&f, "big.csv"), b"already here");
+}
