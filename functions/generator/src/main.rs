@@ -10,7 +10,9 @@ use pipeline::config::{Env, GeneratorConfig};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pipeline::lambda::init_logging();
-    let config = GeneratorConfig::from_env(&Env::process())?;
+    let config = GeneratorConfig::from_env(&Env::process()).inspect_err(|err| {
+        tracing::error!(error = %err, "invalid configuration: the function cannot start");
+    })?;
     let store = S3Store::new(s3_client_from_env().await, config.bucket.clone());
     let (store, config) = (&store, &config);
     pipeline::lambda::run(
