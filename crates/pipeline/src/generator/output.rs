@@ -13,14 +13,15 @@ use crate::contract::{CustomerRecord, CustomerWriter};
 /// its writer on `into_inner`), so chunked and whole-file output stay byte-identical.
 enum Encoder<W: Write> {
     Plain(W),
-    Gzip(GzEncoder<W>),
+    // Boxed: the compressor state is large and the encoder is made once per file.
+    Gzip(Box<GzEncoder<W>>),
 }
 
 impl<W: Write> Encoder<W> {
     fn new(gzip: bool, out: W) -> Encoder<W> {
         if gzip {
             // Default gzip header: no name, mtime 0, so the bytes are reproducible.
-            Encoder::Gzip(GzEncoder::new(out, Compression::default()))
+            Encoder::Gzip(Box::new(GzEncoder::new(out, Compression::default())))
         } else {
             Encoder::Plain(out)
         }
