@@ -428,22 +428,17 @@ pub struct CustomerWriter<W: Write> {
 impl<W: Write> CustomerWriter<W> {
     /// Starts a new file: writes the header row.
     pub fn new(out: W) -> io::Result<Self> {
-        let mut writer = Self::resume(out);
-        writer.csv.write_record(COLUMNS)?;
-        Ok(writer)
-    }
-
-    /// Continues a file whose header was already written (used when a file is produced in parts).
-    pub fn resume(out: W) -> Self {
         let csv = csv::WriterBuilder::new()
             .has_headers(false)
             .terminator(csv::Terminator::Any(b'\n'))
             .quote_style(csv::QuoteStyle::Necessary)
             .from_writer(out);
-        CustomerWriter {
+        let mut writer = CustomerWriter {
             csv,
             id_buf: itoa::Buffer::new(),
-        }
+        };
+        writer.csv.write_record(COLUMNS)?;
+        Ok(writer)
     }
 
     pub fn write(&mut self, record: &CustomerRecord) -> io::Result<()> {
@@ -458,11 +453,6 @@ impl<W: Write> CustomerWriter<W> {
         self.csv.write_field(record.op.as_str())?;
         self.csv.write_record(None::<&[u8]>)?;
         Ok(())
-    }
-
-    /// The underlying writer (without the bytes still buffered here).
-    pub fn get_ref(&self) -> &W {
-        self.csv.get_ref()
     }
 
     /// Flushes and returns the underlying writer.

@@ -2,6 +2,7 @@
 //! multipart uploads), with the same bytes either way.
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -24,20 +25,6 @@ impl<W: Write> Encoder<W> {
             Encoder::Gzip(Box::new(GzEncoder::new(out, Compression::default())))
         } else {
             Encoder::Plain(out)
-        }
-    }
-
-    fn output(&self) -> &W {
-        match self {
-            Encoder::Plain(out) => out,
-            Encoder::Gzip(enc) => enc.get_ref(),
-        }
-    }
-
-    fn output_mut(&mut self) -> &mut W {
-        match self {
-            Encoder::Plain(out) => out,
-            Encoder::Gzip(enc) => enc.get_mut(),
         }
     }
 
@@ -73,27 +60,59 @@ pub struct Chunk {
     pub last: bool,
 }
 
+/// The chunk producer's output buffer, shared with the encoder that writes into it, so bytes
+/// can be taken out while one CSV writer and one compressor run for the whole file. (Restarting
+/// the writer per chunk changed the write boundaries the compressor saw, and zlib's output
+/// depends on them.)
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    fn len(&self) -> usize {
+        self.0.lock().expect("not poisoned").len()
+    }
+
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        std::mem::replace(
+            &mut *self.0.lock().expect("not poisoned"),
+            Vec::with_capacity(capacity),
+        )
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Produces a file in chunks of at least `chunk_bytes` (except the last), holding about one
 /// chunk in memory whatever the row count.
 pub struct CsvChunks {
     stream: CustomerStream,
     record: CustomerRecord,
-    writer: Option<CustomerWriter<Encoder<Vec<u8>>>>,
+    writer: Option<CustomerWriter<Encoder<SharedBuf>>>,
+    output: SharedBuf,
     chunk_bytes: usize,
-    header_pending: bool,
-    gzip: bool,
     rows: u64,
 }
 
 impl CsvChunks {
     pub fn new(stream: CustomerStream, gzip: bool, chunk_bytes: usize) -> CsvChunks {
+        let output = SharedBuf::default();
+        let writer = CustomerWriter::new(Encoder::new(gzip, output.clone()))
+            .expect("writing the header to memory cannot fail");
         CsvChunks {
             stream,
             record: CustomerRecord::default(),
-            writer: None,
+            writer: Some(writer),
+            output,
             chunk_bytes,
-            header_pending: true,
-            gzip,
             rows: 0,
         }
     }
@@ -105,35 +124,30 @@ impl CsvChunks {
 
     /// The next chunk, or `None` after the last one was returned.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
-        let mut writer = match self.writer.take() {
-            Some(writer) => writer,
-            None if self.header_pending => {
-                self.header_pending = false;
-                // A little headroom: a chunk ends on the row that crosses the threshold.
-                let buf = Vec::with_capacity(self.chunk_bytes + self.chunk_bytes / 8);
-                CustomerWriter::new(Encoder::new(self.gzip, buf))?
-            }
-            None => return Ok(None),
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(None);
         };
-        loop {
-            if !self.stream.next_into(&mut self.record) {
-                let bytes = writer.into_inner()?.finish()?;
-                return Ok(Some(Chunk { bytes, last: true }));
-            }
+        // A little headroom: a chunk ends on the row that crosses the threshold.
+        let capacity = self.chunk_bytes + self.chunk_bytes / 8;
+        while self.stream.next_into(&mut self.record) {
             writer.write(&self.record)?;
             self.rows += 1;
-            // Checked every 64 rows: cheap, and a row is far smaller than a chunk's headroom.
+            // Checked every 64 rows: cheap, and a row is far smaller than the headroom.
             if self.rows.is_multiple_of(64)
-                && writer.get_ref().output().len() >= self.chunk_bytes
+                && self.output.len() >= self.chunk_bytes
                 && self.stream.rows_left() > 0
             {
-                let mut encoder = writer.into_inner()?;
-                // Take what was produced so far; a compressor keeps its state for the rest.
-                let bytes = std::mem::take(encoder.output_mut());
-                self.writer = Some(CustomerWriter::resume(encoder));
+                let bytes = self.output.take(capacity);
                 return Ok(Some(Chunk { bytes, last: false }));
             }
         }
+        if let Some(writer) = self.writer.take() {
+            writer.into_inner()?.finish()?;
+        }
+        Ok(Some(Chunk {
+            bytes: self.output.take(0),
+            last: true,
+        }))
     }
 }
 
