@@ -41,9 +41,23 @@ pub struct S3StandIn {
     root: PathBuf,
     events: std::sync::Arc<Subscribers>,
     server: JoinHandle<()>,
+    /// Removed when the stand-in is dropped (for `start_in_temp_dir`).
+    _temp_dir: Option<tempfile::TempDir>,
 }
 
 impl S3StandIn {
+    /// Serves a new temporary folder, removed again when the stand-in is dropped, with the
+    /// given buckets created.
+    pub async fn start_in_temp_dir(buckets: &[&str]) -> io::Result<S3StandIn> {
+        let dir = tempfile::tempdir()?;
+        let mut s3 = S3StandIn::start(dir.path()).await?;
+        for bucket in buckets {
+            s3.create_bucket(bucket)?;
+        }
+        s3._temp_dir = Some(dir);
+        Ok(s3)
+    }
+
     /// Serves `root` (one sub-folder per bucket) on an ephemeral port of 127.0.0.1.
     pub async fn start(root: impl Into<PathBuf>) -> io::Result<S3StandIn> {
         let root = root.into();
@@ -81,6 +95,7 @@ impl S3StandIn {
             root,
             events,
             server,
+            _temp_dir: None,
         })
     }
 

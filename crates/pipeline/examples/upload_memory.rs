@@ -27,9 +27,9 @@ async fn main() {
         .nth(1)
         .map_or(1_000_000, |a| a.parse().expect("rows: a whole number"));
     let gzip = std::env::args().any(|a| a == "--gzip");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let s3 = S3StandIn::start(dir.path()).await.expect("S3 stand-in");
-    s3.create_bucket("bench").expect("bucket");
+    let s3 = S3StandIn::start_in_temp_dir(&["bench"])
+        .await
+        .expect("S3 stand-in");
     let client = s3_client_for_endpoint(
         &s3.endpoint(),
         devstack::s3::ACCESS_KEY,

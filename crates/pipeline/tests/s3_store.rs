@@ -10,23 +10,22 @@ use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 struct Fixture {
     s3: S3StandIn,
     store: S3Store,
-    _dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let s3 = S3StandIn::start(dir.path()).await.unwrap();
-    s3.create_bucket("landing").unwrap();
-    let client = s3_client_for_endpoint(
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    Fixture {
+        store: S3Store::new(client(&s3), "landing"),
+        s3,
+    }
+}
+
+fn client(s3: &S3StandIn) -> aws_sdk_s3::Client {
+    s3_client_for_endpoint(
         &s3.endpoint(),
         devstack::s3::ACCESS_KEY,
         devstack::s3::SECRET_KEY,
-    );
-    Fixture {
-        store: S3Store::new(client, "landing"),
-        s3,
-        _dir: dir,
-    }
+    )
 }
 
 fn stored(f: &Fixture, key: &str) -> Vec<u8> {
@@ -84,12 +83,7 @@ async fn racing_conditional_puts_let_exactly_one_win() {
 #[tokio::test]
 async fn missing_bucket_is_a_permanent_error() {
     let f = fixture().await;
-    let client = s3_client_for_endpoint(
-        &f.s3.endpoint(),
-        devstack::s3::ACCESS_KEY,
-        devstack::s3::SECRET_KEY,
-    );
-    let err = S3Store::new(client, "no-such-bucket")
+    let err = S3Store::new(client(&f.s3), "no-such-bucket")
         .put_if_absent("k.csv", Bytes::from_static(b"x"), "text/csv")
         .await
         .unwrap_err();

@@ -93,13 +93,10 @@ mod tests {
     struct Fixture {
         s3: S3StandIn,
         store: S3Store,
-        _dir: tempfile::TempDir,
     }
 
     async fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let s3 = S3StandIn::start(dir.path()).await.unwrap();
-        s3.create_bucket("landing").unwrap();
+        let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
         let client = s3_client_for_endpoint(
             &s3.endpoint(),
             devstack::s3::ACCESS_KEY,
@@ -108,7 +105,6 @@ mod tests {
         Fixture {
             store: S3Store::new(client, "landing"),
             s3,
-            _dir: dir,
         }
     }
 
