@@ -2,6 +2,8 @@
 //! 127.0.0.1 so the real clients run unchanged (DESIGN.md §6). Test and demo tools, not
 //! replacements.
 
+pub mod lambda_api;
 pub mod s3;
 
+pub use lambda_api::{Outcome, RuntimeApiStandIn};
 pub use s3::{ObjectCreated, S3StandIn};
