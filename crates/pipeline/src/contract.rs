@@ -164,40 +164,46 @@ impl CustomerRecord {
         if found != COLUMNS.len() {
             return Err(RowError::ColumnCount { found });
         }
-        let mut record = CustomerRecord::default();
         let mut problems = Vec::new();
-        let mut check = |column: Column, result: Result<(), Problem>| {
-            if let Err(problem) = result {
-                problems.push(FieldError::new(column, problem, texts[column as usize]));
-            }
-        };
+        check_fields(&texts, |column, problem| {
+            problems.push(FieldError::new(column, problem, texts[column as usize]))
+        });
+        if !problems.is_empty() {
+            return Err(RowError::Fields(problems));
+        }
         let value = |column: Column| texts[column as usize];
-        check(
-            Column::CustomerId,
-            parse_customer_id(value(Column::CustomerId)).map(|id| record.customer_id = id),
-        );
-        check(
-            Column::UpdatedAt,
-            parse_updated_at(value(Column::UpdatedAt)).map(|ts| record.updated_at = ts),
-        );
-        let op = parse_op(value(Column::Op));
-        // Required-ness depends on op; an unparseable op is reported once, not as missing values.
-        let required = op == Ok(Op::Upsert);
-        check(Column::Op, op.map(|op| record.op = op));
+        let checked = "checked by check_fields";
+        let mut record = CustomerRecord {
+            customer_id: parse_customer_id(value(Column::CustomerId)).expect(checked),
+            updated_at: parse_updated_at(value(Column::UpdatedAt)).expect(checked),
+            op: parse_op(value(Column::Op)).expect(checked),
+            ..CustomerRecord::default()
+        };
         for column in Column::ALL {
             if let Some(slot) = record.text_mut(column) {
-                let result = check_text(column, value(column), required);
-                if result.is_ok() {
-                    slot.push_str(value(column));
-                }
-                check(column, result);
+                slot.push_str(value(column));
             }
         }
-        if problems.is_empty() {
-            Ok(record)
-        } else {
-            problems.sort_by_key(|p| p.column);
-            Err(RowError::Fields(problems))
+        Ok(record)
+    }
+}
+
+/// Checks one row's ten fields (in [`COLUMNS`] order) against every rule, calling `problem` for
+/// each violation in column order. Allocates nothing, so the validator can run it on every row.
+pub fn check_fields(fields: &[&str; 10], mut problem: impl FnMut(Column, Problem)) {
+    let value = |column: Column| fields[column as usize];
+    let op = parse_op(value(Column::Op));
+    // Required-ness depends on op; an unparseable op is reported once, not as missing values.
+    let required = op == Ok(Op::Upsert);
+    for column in Column::ALL {
+        let result = match column {
+            Column::CustomerId => parse_customer_id(value(column)).map(drop),
+            Column::UpdatedAt => parse_updated_at(value(column)).map(drop),
+            Column::Op => op.map(drop),
+            _ => check_text(column, value(column), required),
+        };
+        if let Err(p) = result {
+            problem(column, p);
         }
     }
 }
@@ -246,7 +252,7 @@ pub struct FieldError {
 const SHOWN_VALUE_CHARS: usize = 60;
 
 impl FieldError {
-    fn new(column: Column, problem: Problem, value: &str) -> Self {
+    pub fn new(column: Column, problem: Problem, value: &str) -> Self {
         let mut shown: String = value.chars().take(SHOWN_VALUE_CHARS).collect();
         if shown.len() < value.len() {
             shown.push('…');

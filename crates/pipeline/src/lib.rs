@@ -10,3 +10,4 @@ pub mod lambda;
 pub mod metrics;
 pub mod ports;
 pub mod upload;
+pub mod validate;

@@ -1,0 +1,207 @@
+//! The streaming validator against a corpus of malformed files, generated files, and mutations.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use pipeline::contract::CustomerReader;
+use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::validate::{FileValidator, ValidationReport, validate_read};
+use proptest::prelude::*;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+fn validate_file(path: &Path) -> ValidationReport {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    validate_read(name, std::fs::File::open(path).unwrap()).unwrap()
+}
+
+fn validate_bytes(name: &str, bytes: &[u8]) -> ValidationReport {
+    validate_read(name, bytes).unwrap()
+}
+
+fn generated(rows: u64, gzip: bool) -> Vec<u8> {
+    let settings = GeneratorSettings {
+        rows,
+        id_space: rows * 4,
+        delete_rate: 0.1,
+        ..GeneratorSettings::default()
+    };
+    let mut out = Vec::new();
+    let file = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
+    write_file(
+        CustomerStream::new(&settings, &file),
+        gzip,
+        &mut out,
+        &mut |_| {},
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn each_malformed_file_is_rejected_with_its_reason() {
+    let dir = Path::new(DATA).join("malformed");
+    let manifest = std::fs::read_to_string(dir.join("expected.tsv")).unwrap();
+    let mut checked = 0;
+    for line in manifest
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (file, kind, at, message) =
+            (cols[0], cols[1], cols[2].parse::<u64>().unwrap(), cols[3]);
+        let report = validate_file(&dir.join(file));
+        assert!(!report.valid, "{file} was reported valid");
+        let problem = report
+            .problems
+            .iter()
+            .find(|p| p.kind == kind)
+            .unwrap_or_else(|| panic!("{file}: no {kind} problem in {:#?}", report.problems));
+        assert_eq!(problem.line, at, "{file}: {problem:?}");
+        assert!(
+            problem.message.contains(message),
+            "{file}: '{}' lacks '{message}'",
+            problem.message
+        );
+        if !file.starts_with("broken_gzip") {
+            let kinds: BTreeSet<&str> = report.problem_counts.keys().copied().collect();
+            assert_eq!(
+                kinds,
+                BTreeSet::from([kind]),
+                "{file}: unexpected extra problems"
+            );
+        }
+        checked += 1;
+    }
+    let files = std::fs::read_dir(&dir).unwrap().count() - 1;
+    assert_eq!(checked, files, "every corpus file has an expectation");
+}
+
+#[test]
+fn valid_file_passes_with_its_row_counts() {
+    let report = validate_file(&Path::new(DATA).join("valid.csv"));
+    assert!(report.valid, "{:#?}", report.problems);
+    assert_eq!(
+        (report.rows, report.valid_rows, report.invalid_rows),
+        (3, 3, 0)
+    );
+    assert!(report.problems.is_empty());
+}
+
+#[test]
+fn generated_files_are_valid_plain_and_gzip() {
+    for gzip in [false, true] {
+        let bytes = generated(2_000, gzip);
+        let report = validate_bytes(if gzip { "f.csv.gz" } else { "f.csv" }, &bytes);
+        assert!(report.valid, "gzip={gzip}: {:#?}", report.problems);
+        assert_eq!(report.rows, 2_000);
+        assert_eq!(report.gzip, gzip);
+        assert_eq!(report.bytes, bytes.len() as u64);
+    }
+}
+
+#[test]
+fn gzip_is_recognised_by_content_whatever_the_name() {
+    let report = validate_bytes("no-suffix.csv", &generated(10, true));
+    assert!(report.valid && report.gzip);
+}
+
+#[test]
+fn lists_the_first_hundred_problems_and_counts_all() {
+    let mut text = String::from_utf8(generated(300, false))
+        .unwrap()
+        .replace("@", "-at-");
+    text.push('\n');
+    let report = validate_bytes("f.csv", text.as_bytes());
+    let bad_emails = report.problem_counts["email_no_at"];
+    assert!(bad_emails > 200, "{bad_emails}");
+    assert_eq!(report.problems.len(), 100);
+    assert_eq!(
+        report.problem_total(),
+        report.problem_counts.values().sum::<u64>()
+    );
+    assert!(report.problems.windows(2).all(|w| w[0].line <= w[1].line));
+}
+
+#[test]
+fn feeding_in_tiny_pieces_gives_the_same_report() {
+    let bytes = std::fs::read(Path::new(DATA).join("malformed/not_utf8.csv")).unwrap();
+    let whole = validate_bytes("f.csv", &bytes);
+    let mut validator = FileValidator::new("f.csv");
+    for b in bytes.chunks(1) {
+        validator.feed(b);
+    }
+    assert_eq!(validator.finish(), whole);
+}
+
+#[test]
+fn report_serialises_as_documented() {
+    let report = validate_file(&Path::new(DATA).join("malformed/bad_email.csv"));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["rows"], 2);
+    assert_eq!(json["invalid_rows"], 1);
+    assert_eq!(json["problem_counts"]["email_no_at"], 1);
+    assert_eq!(json["problems"][0]["line"], 3);
+    assert_eq!(json["problems"][0]["column"], "email");
+    assert_eq!(json["problems"][0]["kind"], "email_no_at");
+}
+
+/// Values that break the contract for each column (text columns: for op=U rows).
+fn bad_values(column: usize) -> &'static [&'static str] {
+    match column {
+        0 => &["0", "-1", "12a", "9007199254740993", ""],
+        3 => &["no-at", "a@b", "@example.com", "", "x@y@z.io"],
+        8 => &[
+            "2026-13-01T00:00:00Z",
+            "yesterday",
+            "2026-11-23T10:14:52",
+            "",
+        ],
+        9 => &["X", "", "u"],
+        _ => &["", "\u{1}too long"],
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn never_panics_and_valid_implies_readable(bytes in proptest::collection::vec(any::<u8>(), 0..2048), gz in any::<bool>()) {
+        let name = if gz { "f.csv.gz" } else { "f.csv" };
+        let report = validate_bytes(name, &bytes);
+        if report.valid {
+            let rows = CustomerReader::new(&bytes[..]).map(|r| r.collect::<Result<Vec<_>, _>>());
+            prop_assert!(matches!(rows, Ok(Ok(ref v)) if v.len() as u64 == report.rows), "valid but unreadable");
+        }
+    }
+
+    #[test]
+    fn mutating_a_field_to_a_bad_value_is_caught_on_its_line(
+        row in 0usize..40,
+        column in 0usize..10,
+        pick in any::<prop::sample::Index>(),
+        extra_or_missing in 0u8..3,
+    ) {
+        let text = String::from_utf8(generated(40, false)).unwrap();
+        prop_assume!(!text.contains('"'));
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let target = row + 1;
+        let mut fields: Vec<String> = lines[target].split(',').map(str::to_owned).collect();
+        let is_delete = fields[9] == "D";
+        match extra_or_missing {
+            1 => fields.push("extra".into()),
+            2 => { fields.pop(); }
+            _ => {
+                prop_assume!(!(is_delete && matches!(column, 1..=7)));
+                let value = pick.get(bad_values(column));
+                fields[column] = if value.starts_with('\u{1}') { "x".repeat(257) } else { (*value).to_owned() };
+            }
+        }
+        lines[target] = fields.join(",");
+        let mutated = lines.join("\n") + "\n";
+        let report = validate_bytes("f.csv", mutated.as_bytes());
+        prop_assert!(!report.valid, "mutation not caught: {}", lines[target]);
+        prop_assert_eq!(report.problems[0].line, target as u64 + 1);
+    }
+}
