@@ -1,6 +1,7 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
 mod generate;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -22,12 +23,16 @@ enum Command {
     /// Write a fake customer CSV, byte-identical to what the generator Lambda writes for the
     /// same seed, time and event id.
     Generate(generate::GenerateArgs),
+    /// Check files against the CSV contract, as the ingest function does. Exit status: 0 all
+    /// valid, 1 any invalid, 2 a file could not be read.
+    Validate(validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Validate(args) => return validate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
