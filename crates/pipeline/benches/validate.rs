@@ -15,7 +15,13 @@ fn file(gzip: bool) -> Vec<u8> {
     };
     let id = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
     let mut out = Vec::new();
-    write_file(CustomerStream::new(&settings, &id), gzip, &mut out, &mut |_| {}).unwrap();
+    write_file(
+        CustomerStream::new(&settings, &id),
+        gzip,
+        &mut out,
+        &mut |_| {},
+    )
+    .unwrap();
     out
 }
 
@@ -36,7 +42,9 @@ fn validation(c: &mut Criterion) {
     group.bench_function("csv", |b| b.iter(|| assert!(validate("f.csv", &plain))));
     // Throughput counted in CSV bytes, so the two figures compare.
     let gzip = file(true);
-    group.bench_function("csv_gz", |b| b.iter(|| assert!(validate("f.csv.gz", &gzip))));
+    group.bench_function("csv_gz", |b| {
+        b.iter(|| assert!(validate("f.csv.gz", &gzip)))
+    });
     group.finish();
 }
 

@@ -336,9 +336,29 @@ pub fn parse_updated_at(value: &str) -> Result<DateTime<Utc>, Problem> {
     if bytes.len() < 20 || bytes[10] != b'T' || !value.ends_with('Z') {
         return Err(Problem::NotUtcTimestamp);
     }
+    if bytes.len() == 20 {
+        return parse_whole_seconds(bytes).ok_or(Problem::NotUtcTimestamp);
+    }
     DateTime::parse_from_rfc3339(value)
         .map(|ts| ts.with_timezone(&Utc))
         .map_err(|_| Problem::NotUtcTimestamp)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form the generator writes: read the digits directly (this runs
+/// on every row the validator sees) and let chrono check the calendar.
+fn parse_whole_seconds(b: &[u8]) -> Option<DateTime<Utc>> {
+    let layout_ok = [4, 7].iter().all(|&i| b[i] == b'-') && b[13] == b':' && b[16] == b':';
+    let number = |from: usize, len: usize| {
+        b[from..from + len].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if !layout_ok {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 2)?, number(8, 2)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(number(11, 2)?, number(14, 2)?, number(17, 2)?)?;
+    Some(NaiveDateTime::new(date, time).and_utc())
 }
 
 pub fn parse_op(value: &str) -> Result<Op, Problem> {
@@ -697,11 +717,21 @@ mod tests {
             "2026-01-01T00:00:00+00:00",
             "2026-01-01T00:00:00",
             "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:6xZ",
+            "2026/01/01T00:00:00Z",
             "yesterday",
         ] {
             assert_eq!(parse_updated_at(ts), Err(Problem::NotUtcTimestamp), "{ts}");
         }
         assert!(parse_updated_at("2026-01-01T00:00:00.123Z").is_ok());
+        assert_eq!(
+            parse_updated_at("2024-02-29T23:59:59Z"),
+            Ok(DateTime::parse_from_rfc3339("2024-02-29T23:59:59Z")
+                .unwrap()
+                .to_utc())
+        );
     }
 
     #[test]

@@ -225,23 +225,19 @@ impl Findings {
 
     fn fields(&mut self, record: &Record<'_>) {
         let line = record.line;
-        let mut texts: [&str; 10] = [""; 10];
-        let mut utf8_ok = true;
-        for (i, column) in Column::ALL.into_iter().enumerate() {
-            match std::str::from_utf8(record.field(i)) {
-                Ok(text) => texts[i] = text,
-                Err(err) => {
-                    utf8_ok = false;
-                    let at = err.valid_up_to();
-                    let byte = record.field(i)[at];
-                    self.problem(line, Some(column), "not_utf8", || {
-                        format!("line {line}, column {column}: is not valid UTF-8 (byte 0x{byte:02X} at position {at})")
-                    });
-                }
-            }
-        }
-        if !utf8_ok {
+        // One UTF-8 check over the whole record, plus char boundaries at the field ends, is
+        // equivalent to checking each field and much cheaper on short fields.
+        let whole = std::str::from_utf8(record.buf).ok();
+        let Some(text) = whole.filter(|t| record.ends.iter().all(|&e| t.is_char_boundary(e)))
+        else {
+            self.not_utf8(record);
             return;
+        };
+        let mut texts: [&str; 10] = [""; 10];
+        let mut start = 0;
+        for (slot, &end) in texts.iter_mut().zip(record.ends) {
+            *slot = &text[start..end];
+            start = end;
         }
         check_fields(&texts, |column, problem| {
             self.problem(line, Some(column), problem.code(), || {
@@ -251,6 +247,20 @@ impl Findings {
                 )
             });
         });
+    }
+
+    /// Reports each field that is not valid UTF-8 (the rare path).
+    fn not_utf8(&mut self, record: &Record<'_>) {
+        let line = record.line;
+        for (i, column) in Column::ALL.into_iter().enumerate() {
+            if let Err(err) = std::str::from_utf8(record.field(i)) {
+                let at = err.valid_up_to();
+                let byte = record.field(i)[at];
+                self.problem(line, Some(column), "not_utf8", || {
+                    format!("line {line}, column {column}: is not valid UTF-8 (byte 0x{byte:02X} at position {at})")
+                });
+            }
+        }
     }
 
     fn header(&mut self, record: &Record<'_>) {
