@@ -1,0 +1,48 @@
+//! A small Snowflake client for the pipeline: key-pair JWT authentication, the Snowpipe REST
+//! API, and one retry policy, with no AWS inside. The base URL is configurable so tests and the
+//! local stand-in can point it at 127.0.0.1.
+
+pub mod auth;
+mod client;
+pub mod error;
+pub mod retry;
+pub mod snowpipe;
+
+pub use auth::{JwtSigner, KeyPair, default_base_url, jwt_account};
+pub use client::{SnowflakeClient, user_agent};
+pub use error::SnowflakeError;
+pub use retry::RetryPolicy;
+pub use snowpipe::{InsertFilesResponse, Snowpipe, StagedFile};
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// The account identifier as in the host name: `xy12345.us-east-2.aws`, `myorg-myaccount`.
+    pub account: String,
+    pub user: String,
+    /// The account for the JWT claims, when [`jwt_account`]'s normalisation does not fit (some
+    /// org-account setups need the locator).
+    pub jwt_account: Option<String>,
+    /// Defaults to `https://<account>.snowflakecomputing.com`.
+    pub base_url: Option<String>,
+}
+
+impl SnowflakeClient {
+    /// A client for `connection`, signing with `key`.
+    pub fn connect(
+        connection: &Connection,
+        key: KeyPair,
+        policy: RetryPolicy,
+    ) -> Result<SnowflakeClient, SnowflakeError> {
+        let account = connection
+            .jwt_account
+            .clone()
+            .unwrap_or_else(|| jwt_account(&connection.account));
+        let signer = JwtSigner::new(key, &account, &connection.user);
+        let base_url = connection
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_base_url(&connection.account));
+        SnowflakeClient::new(base_url, signer, policy)
+    }
+}
