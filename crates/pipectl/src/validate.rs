@@ -46,9 +46,15 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         any_invalid |= !report.valid;
         let mut out = stdout.lock();
         let written = if args.json {
-            serde_json::to_writer(&mut out, &FileReport { file: &name, report: &report })
-                .map_err(io::Error::from)
-                .and_then(|()| writeln!(out))
+            serde_json::to_writer(
+                &mut out,
+                &FileReport {
+                    file: &name,
+                    report: &report,
+                },
+            )
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
         } else {
             print_text(&mut out, &name, &report, started.elapsed().as_secs_f64())
         };
@@ -99,7 +105,12 @@ fn validate(name: &str, mut input: Box<dyn Read>) -> io::Result<ValidationReport
     Ok(validator.finish())
 }
 
-fn print_text(out: &mut impl Write, name: &str, r: &ValidationReport, seconds: f64) -> io::Result<()> {
+fn print_text(
+    out: &mut impl Write,
+    name: &str,
+    r: &ValidationReport,
+    seconds: f64,
+) -> io::Result<()> {
     let encoding = if r.gzip { "gzip" } else { "plain" };
     let speed = r.csv_bytes as f64 / seconds.max(1e-9) / 1e6;
     if r.valid {
@@ -120,8 +131,16 @@ fn print_text(out: &mut impl Write, name: &str, r: &ValidationReport, seconds: f
         writeln!(out, "  {}", p.message)?;
     }
     if r.problem_total() > r.problems.len() as u64 {
-        writeln!(out, "  … and {} more", r.problem_total() - r.problems.len() as u64)?;
+        writeln!(
+            out,
+            "  … and {} more",
+            r.problem_total() - r.problems.len() as u64
+        )?;
     }
-    let counts: Vec<String> = r.problem_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let counts: Vec<String> = r
+        .problem_counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     writeln!(out, "  problems by kind: {}", counts.join(", "))
 }
