@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
-use crate::ports::{ObjectStore, PutOutcome, StoreError, UploadedPart};
+use crate::ports::{ObjectReader, ObjectStore, PutOutcome, StoreError, UploadedPart};
 
 /// Builds an S3 client from the Lambda environment (region, role credentials).
 pub async fn s3_client_from_env() -> Client {
@@ -94,6 +94,50 @@ fn is_precondition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> b
 impl ObjectStore for S3Store {
     fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    async fn get_object(&self, key: &str) -> Result<Option<ObjectReader>, StoreError> {
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(Box::pin(output.body.into_async_read()))),
+            Err(err) if err.code() == Some("NoSuchKey") => Ok(None),
+            Err(err) => Err(self.error("GetObject", key, err)),
+        }
+    }
+
+    async fn copy_object(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        // CopySource is `bucket/key`, URL-encoded.
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            url::form_urlencoded::byte_serialize(from.as_bytes()).collect::<String>()
+        );
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| self.error("CopyObject", from, err))
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| self.error("DeleteObject", key, err))
     }
 
     async fn put_if_absent(

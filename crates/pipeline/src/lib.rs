@@ -5,6 +5,7 @@ pub mod aws;
 pub mod config;
 pub mod contract;
 pub mod generator;
+pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;

@@ -1,8 +1,12 @@
 //! The small traits the handlers depend on, so tests and `pipectl` run them against stand-ins.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
+
+/// An object's bytes, read as they arrive.
+pub type ObjectReader = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 
 /// Result of a create-only write (`If-None-Match: *`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +35,25 @@ pub struct StoreError {
     pub retryable: bool,
 }
 
-/// Writes objects into one bucket without ever overwriting an existing key.
+/// One bucket: create-only writes, streaming reads, copies and deletes.
 pub trait ObjectStore: Send + Sync {
     fn bucket(&self) -> &str;
+
+    /// Opens an object for reading; `Ok(None)` when the key does not exist.
+    fn get_object(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectReader>, StoreError>> + Send;
+
+    /// Copies an object within the bucket (overwriting the target).
+    fn copy_object(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes an object; deleting a missing key succeeds, as on S3.
+    fn delete_object(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn put_if_absent(
         &self,

@@ -1,0 +1,202 @@
+//! The three ways an object-created notice reaches the ingest function: S3 notifications
+//! directly, the same wrapped in SQS messages (a batch), and S3 events from EventBridge.
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::Value;
+
+/// An object to ingest; `key` is decoded (notifications URL-encode it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub size: Option<u64>,
+}
+
+/// One SQS message and what it announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsItem {
+    pub message_id: String,
+    /// `Err` with a reason when the body is not an S3 notice: retrying cannot fix it, so the
+    /// message goes back and, after the queue's retries, to its dead-letter queue for a look.
+    pub objects: Result<Vec<ObjectRef>, String>,
+}
+
+/// What one invocation carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sqs(Vec<SqsItem>),
+    /// S3 notifications or an EventBridge event: one unit, retried whole.
+    Direct(Vec<ObjectRef>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an S3, SQS or EventBridge object-created event: {0}")]
+pub struct UnknownEvent(pub String);
+
+pub fn parse_delivery(payload: &Value) -> Result<Delivery, UnknownEvent> {
+    let first_source = payload["Records"][0]["eventSource"].as_str();
+    if first_source == Some("aws:sqs") {
+        let event: SqsEvent =
+            serde_json::from_value(payload.clone()).map_err(|e| UnknownEvent(e.to_string()))?;
+        let items = event
+            .records
+            .into_iter()
+            .map(|message| SqsItem {
+                message_id: message.message_id.unwrap_or_default(),
+                objects: message
+                    .body
+                    .as_deref()
+                    .ok_or_else(|| "the message has no body".to_owned())
+                    .and_then(|body| {
+                        serde_json::from_str::<Value>(body)
+                            .map_err(|e| format!("body is not JSON: {e}"))
+                    })
+                    .and_then(|body| objects_in(&body)),
+            })
+            .collect();
+        return Ok(Delivery::Sqs(items));
+    }
+    objects_in(payload)
+        .map(Delivery::Direct)
+        .map_err(UnknownEvent)
+}
+
+/// The objects an S3 notification, S3 test event or EventBridge S3 event announces.
+fn objects_in(value: &Value) -> Result<Vec<ObjectRef>, String> {
+    if value["Event"] == "s3:TestEvent" {
+        // Sent once when a notification is configured; nothing to do.
+        return Ok(Vec::new());
+    }
+    if value.get("Records").is_some() {
+        let event: S3Event = serde_json::from_value(value.clone())
+            .map_err(|e| format!("not an S3 notification: {e}"))?;
+        return Ok(event
+            .records
+            .into_iter()
+            .filter(|r| {
+                r.event_name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("ObjectCreated"))
+            })
+            .map(|r| ObjectRef {
+                bucket: r.s3.bucket.name.unwrap_or_default(),
+                key: decode_key(r.s3.object.key.as_deref().unwrap_or_default()),
+                size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+            })
+            .collect());
+    }
+    if value["source"] == "aws.s3" && value["detail-type"] == "Object Created" {
+        let detail = &value["detail"];
+        return Ok(vec![ObjectRef {
+            bucket: detail["bucket"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            // EventBridge carries the key as stored, not URL-encoded.
+            key: detail["object"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            size: detail["object"]["size"].as_u64(),
+        }]);
+    }
+    Err("neither S3 notification Records nor an EventBridge 'Object Created' event".into())
+}
+
+/// Notifications URL-encode keys form-style: `+` is a space, `%XX` a byte.
+pub fn decode_key(key: &str) -> String {
+    url::form_urlencoded::parse(format!("k={key}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn s3_record(key: &str, size: u64) -> Value {
+        json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-11-23T10:15:01.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+                   "bucket": {"name": "landing", "ownerIdentity": {"principalId": "X"}, "arn": "arn:aws:s3:::landing"},
+                   "object": {"key": key, "size": size, "eTag": "e", "sequencer": "01"}}
+        })
+    }
+
+    #[test]
+    fn decodes_form_encoded_keys() {
+        assert_eq!(
+            decode_key("stream_data/my+file%2B1%3A2.csv"),
+            "stream_data/my file+1:2.csv"
+        );
+        assert_eq!(decode_key("plain.csv"), "plain.csv");
+    }
+
+    #[test]
+    fn reads_direct_s3_notifications() {
+        let payload = json!({"Records": [s3_record("stream_data/a+b.csv", 10)]});
+        assert_eq!(
+            parse_delivery(&payload).unwrap(),
+            Delivery::Direct(vec![ObjectRef {
+                bucket: "landing".into(),
+                key: "stream_data/a b.csv".into(),
+                size: Some(10)
+            }])
+        );
+    }
+
+    #[test]
+    fn reads_sqs_batches_with_test_events_and_bad_bodies() {
+        let body = json!({"Records": [s3_record("stream_data/x.csv", 5)]}).to_string();
+        let test = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "landing"})
+            .to_string();
+        let payload = json!({"Records": [
+            {"messageId": "m1", "eventSource": "aws:sqs", "body": body},
+            {"messageId": "m2", "eventSource": "aws:sqs", "body": test},
+            {"messageId": "m3", "eventSource": "aws:sqs", "body": "not json"},
+        ]});
+        let Delivery::Sqs(items) = parse_delivery(&payload).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            items[0].objects.as_ref().unwrap()[0].key,
+            "stream_data/x.csv"
+        );
+        assert_eq!(items[1].objects, Ok(vec![]));
+        assert!(items[2].objects.as_ref().unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn reads_eventbridge_object_created() {
+        let payload = json!({
+            "version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
+            "account": "1", "time": "2026-11-23T10:15:01Z", "region": "us-east-1", "resources": [],
+            "detail": {"bucket": {"name": "landing"}, "object": {"key": "stream_data/a b.csv", "size": 7}}
+        });
+        assert_eq!(
+            parse_delivery(&payload).unwrap(),
+            Delivery::Direct(vec![ObjectRef {
+                bucket: "landing".into(),
+                key: "stream_data/a b.csv".into(),
+                size: Some(7)
+            }])
+        );
+    }
+
+    #[test]
+    fn ignores_non_create_notifications_and_rejects_unknown_payloads() {
+        let mut record = s3_record("k.csv", 1);
+        record["eventName"] = json!("ObjectRemoved:Delete");
+        assert_eq!(
+            parse_delivery(&json!({"Records": [record]})).unwrap(),
+            Delivery::Direct(vec![])
+        );
+        assert!(parse_delivery(&json!({"hello": "world"})).is_err());
+    }
+}
