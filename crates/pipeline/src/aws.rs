@@ -7,12 +7,64 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
+use crate::ingest::IngestError;
+use crate::ingest::credentials::{SettingsSource, SnowflakeSettings};
 use crate::ports::{ObjectReader, ObjectStore, PutOutcome, StoreError, UploadedPart};
+
+/// The AWS configuration of the Lambda environment (region, role credentials), loaded once.
+pub async fn config_from_env() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
 
 /// Builds an S3 client from the Lambda environment (region, role credentials).
 pub async fn s3_client_from_env() -> Client {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Client::new(&config)
+    Client::new(&config_from_env().await)
+}
+
+/// Snowflake settings from a Secrets Manager secret (JSON, see [`SnowflakeSettings`]).
+pub struct SecretsManagerSettings {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSettings {
+    pub fn new(config: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
+        SecretsManagerSettings {
+            client: aws_sdk_secretsmanager::Client::new(config),
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+impl SettingsSource for SecretsManagerSettings {
+    async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|err| IngestError::Credentials {
+                message: format!(
+                    "reading secret {} failed: {}",
+                    self.secret_id,
+                    err.code().unwrap_or("no response")
+                ),
+                retryable: !matches!(
+                    err.code(),
+                    Some(
+                        "ResourceNotFoundException" | "AccessDeniedException" | "DecryptionFailure"
+                    )
+                ),
+            })?;
+        let json = output
+            .secret_string()
+            .ok_or_else(|| IngestError::Credentials {
+                message: format!("secret {} has no string value", self.secret_id),
+                retryable: false,
+            })?;
+        SnowflakeSettings::from_secret_json(json)
+    }
 }
 
 /// An S3 client for an S3-compatible endpoint (the local stand-in): path-style addressing and

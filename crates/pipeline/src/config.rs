@@ -161,6 +161,110 @@ impl GeneratorConfig {
     }
 }
 
+/// Where the ingest function's Snowflake settings come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnowflakeSource {
+    /// A Secrets Manager secret (ARN or name), re-read after `ttl`.
+    Secret {
+        id: String,
+        ttl: std::time::Duration,
+    },
+    /// Local use: `SNOWFLAKE_*` variables and a key file.
+    Fixed(crate::ingest::credentials::SnowflakeSettings),
+}
+
+/// The ingest function's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConfig {
+    pub bucket: String,
+    pub settings: crate::ingest::IngestSettings,
+    pub snowflake: SnowflakeSource,
+    /// Time kept back from the invocation's deadline for metrics and the answer.
+    pub deadline_margin: std::time::Duration,
+    pub metrics_namespace: String,
+}
+
+impl IngestConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let prefix = |variable: &'static str, default: &str| -> Result<String, ConfigError> {
+            let value = env.parsed(variable, default.to_owned(), "a key prefix ending in '/'")?;
+            if value.ends_with('/') {
+                Ok(value)
+            } else {
+                Err(ConfigError {
+                    variable,
+                    problem: format!("is '{value}'"),
+                    expected: "a key prefix ending in '/', such as stream_data/",
+                })
+            }
+        };
+        let snowflake = match (env.lookup)("SNOWFLAKE_SECRET_ARN").filter(|v| !v.trim().is_empty())
+        {
+            Some(id) => SnowflakeSource::Secret {
+                id: id.trim().to_owned(),
+                ttl: std::time::Duration::from_secs(env.parsed(
+                    "SECRET_TTL_SECONDS",
+                    900,
+                    "a whole number of seconds",
+                )?),
+            },
+            None => SnowflakeSource::Fixed(fixed_snowflake_settings(env)?),
+        };
+        Ok(IngestConfig {
+            bucket: env.required(
+                "BUCKET",
+                "the name of the S3 bucket the customer files land in",
+            )?,
+            settings: crate::ingest::IngestSettings {
+                stage_prefix: prefix("PREFIX", "stream_data/")?,
+                quarantine_prefix: prefix("QUARANTINE_PREFIX", "quarantine/")?,
+            },
+            snowflake,
+            deadline_margin: std::time::Duration::from_millis(env.parsed(
+                "DEADLINE_MARGIN_MS",
+                2000,
+                "a whole number of milliseconds",
+            )?),
+            metrics_namespace: env.parsed(
+                "METRICS_NAMESPACE",
+                DEFAULT_METRICS_NAMESPACE.to_owned(),
+                "a CloudWatch namespace",
+            )?,
+        })
+    }
+}
+
+fn fixed_snowflake_settings<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<crate::ingest::credentials::SnowflakeSettings, ConfigError> {
+    let expected_secret = "SNOWFLAKE_SECRET_ARN, or the SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PIPE and SNOWFLAKE_PRIVATE_KEY_PATH variables";
+    let path = env.required("SNOWFLAKE_PRIVATE_KEY_PATH", expected_secret)?;
+    let private_key = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+        variable: "SNOWFLAKE_PRIVATE_KEY_PATH",
+        problem: format!("is '{path}', which cannot be read ({e})"),
+        expected: "the path of a PKCS#8 PEM private key file",
+    })?;
+    let optional = |name: &str| (env.lookup)(name).filter(|v| !v.trim().is_empty());
+    Ok(crate::ingest::credentials::SnowflakeSettings {
+        account: env.required(
+            "SNOWFLAKE_ACCOUNT",
+            "the account identifier, e.g. xy12345.us-east-2.aws",
+        )?,
+        user: env.required(
+            "SNOWFLAKE_USER",
+            "the Snowflake user whose public key is registered",
+        )?,
+        pipe: env.required(
+            "SNOWFLAKE_PIPE",
+            "the fully qualified pipe name, e.g. CUSTOMERS.RAW.CUSTOMER_PIPE",
+        )?,
+        private_key,
+        passphrase: optional("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
+        jwt_account: optional("SNOWFLAKE_JWT_ACCOUNT"),
+        base_url: optional("SNOWFLAKE_BASE_URL"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +340,58 @@ mod tests {
             err.to_string()
                 .contains("DELETE_RATE + NEW_RATE must not exceed 1"),
             "{err}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod ingest_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        IngestConfig::from_env(&Env::from_lookup(move |name| map.get(name).cloned()))
+    }
+
+    #[test]
+    fn secret_arn_selects_secrets_manager_with_a_ttl() {
+        let c = config(&[
+            ("BUCKET", "b"),
+            ("SNOWFLAKE_SECRET_ARN", "arn:aws:secretsmanager:x"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.snowflake,
+            SnowflakeSource::Secret {
+                id: "arn:aws:secretsmanager:x".into(),
+                ttl: std::time::Duration::from_secs(900)
+            }
+        );
+        assert_eq!(c.settings, crate::ingest::IngestSettings::default());
+    }
+
+    #[test]
+    fn without_a_secret_the_local_variables_are_required() {
+        let err = config(&[("BUCKET", "b")]).unwrap_err();
+        assert_eq!(err.variable, "SNOWFLAKE_PRIVATE_KEY_PATH");
+        assert!(err.expected.contains("SNOWFLAKE_SECRET_ARN"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_key_file_is_named() {
+        let err = config(&[
+            ("BUCKET", "b"),
+            ("SNOWFLAKE_PRIVATE_KEY_PATH", "/no/such/key.p8"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "SNOWFLAKE_PRIVATE_KEY_PATH is '/no/such/key.p8', which cannot be read"
+            )
         );
     }
 }

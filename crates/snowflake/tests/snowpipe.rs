@@ -1,15 +1,11 @@
 //! The Snowpipe client against a scripted local fake: the requests it sends, and how it meets
 //! throttling, server errors, slow answers, resets, 401s and the deadline.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use devstack::SnowpipeFake;
+use devstack::snowpipe_fake::Reply;
 use snowflake::{
     Connection, KeyPair, RetryPolicy, SnowflakeClient, SnowflakeError, Snowpipe, StagedFile,
 };
@@ -17,66 +13,17 @@ use tokio::time::Instant;
 
 const KEY: &str = include_str!("data/test-only-rsa.p8");
 const PIPE: &str = "CUSTOMERS.RAW.CUSTOMER_PIPE";
-const SUCCESS: &str = r#"{"requestId":"r","responseCode":"SUCCESS"}"#;
 
-/// What the fake does with the next request.
-#[derive(Clone)]
-enum Reply {
-    Status(u16, &'static str),
-    /// Answers 200 after a pause.
-    Slow(Duration),
-    /// Closes the connection without answering.
-    Reset,
+/// A fake on 127.0.0.1 with `replies` scripted, and the pipe client pointed at it.
+async fn start_fake(replies: Vec<Reply>) -> Fake {
+    Fake(SnowpipeFake::start(replies).await.unwrap())
 }
 
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    headers: hyper::HeaderMap,
-    body: Bytes,
-    at: Instant,
-}
-
-#[derive(Default)]
-struct Script {
-    replies: Mutex<VecDeque<Reply>>,
-    seen: Mutex<Vec<Seen>>,
-}
-
-struct Fake {
-    base_url: String,
-    script: Arc<Script>,
-}
+struct Fake(SnowpipeFake);
 
 impl Fake {
-    async fn start(replies: Vec<Reply>) -> Fake {
-        let script = Arc::new(Script {
-            replies: Mutex::new(replies.into()),
-            seen: Mutex::default(),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let shared = script.clone();
-        tokio::spawn(async move {
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                let script = shared.clone();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req| answer(script.clone(), req));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
-                });
-            }
-        });
-        Fake { base_url, script }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.script.seen.lock().unwrap().clone()
+    fn seen(&self) -> Vec<devstack::snowpipe_fake::Seen> {
+        self.0.seen()
     }
 
     fn pipe(&self, policy: RetryPolicy) -> Snowpipe {
@@ -84,50 +31,13 @@ impl Fake {
             account: "xy12345.us-east-2.aws".into(),
             user: "ingest_user".into(),
             jwt_account: None,
-            base_url: Some(self.base_url.clone()),
+            base_url: Some(self.0.base_url().to_owned()),
         };
         let client =
             SnowflakeClient::connect(&connection, KeyPair::from_pem(KEY, None).unwrap(), policy)
                 .unwrap();
         Snowpipe::new(Arc::new(client), PIPE)
     }
-}
-
-async fn answer(
-    script: Arc<Script>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    script.seen.lock().unwrap().push(Seen {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
-        headers: parts.headers,
-        body,
-        at: Instant::now(),
-    });
-    let reply = script
-        .replies
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(Reply::Status(200, SUCCESS));
-    let (status, text) = match reply {
-        Reply::Status(status, text) => (status, text),
-        Reply::Slow(pause) => {
-            tokio::time::sleep(pause).await;
-            (200, SUCCESS)
-        }
-        Reply::Reset => return Err(std::io::Error::other("reset by the fake")),
-    };
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    Ok(response)
 }
 
 /// Short delays so tests run fast; the shape of the policy is what is under test.
@@ -160,7 +70,7 @@ fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn insert_files_sends_the_documented_request() {
-    let fake = Fake::start(vec![]).await;
+    let fake = start_fake(vec![]).await;
     let responses = fake
         .pipe(quick())
         .insert_files(&files(2), in_secs(5))
@@ -172,11 +82,11 @@ async fn insert_files_sends_the_documented_request() {
     assert_eq!(req.method, "POST");
     assert_eq!(req.path, format!("/v1/data/pipes/{PIPE}/insertFiles"));
     assert!(
-        uuid::Uuid::parse_str(query_value(&req.query, "requestId").unwrap()).is_ok(),
+        uuid::Uuid::parse_str(req.query_value("requestId").unwrap()).is_ok(),
         "{}",
         req.query
     );
-    assert_eq!(query_value(&req.query, "showSkippedFiles"), Some("true"));
+    assert_eq!(req.query_value("showSkippedFiles"), Some("true"));
     let auth = req.headers["authorization"].to_str().unwrap();
     assert!(auth.starts_with("Bearer ey"), "{auth}");
     assert_eq!(
@@ -200,7 +110,7 @@ async fn insert_files_sends_the_documented_request() {
 
 #[tokio::test]
 async fn batches_files_5000_to_a_request() {
-    let fake = Fake::start(vec![]).await;
+    let fake = start_fake(vec![]).await;
     let responses = fake
         .pipe(quick())
         .insert_files(&files(12_001), in_secs(10))
@@ -222,7 +132,7 @@ async fn batches_files_5000_to_a_request() {
 
 #[tokio::test]
 async fn refuses_a_path_longer_than_1024_bytes_without_sending() {
-    let fake = Fake::start(vec![]).await;
+    let fake = start_fake(vec![]).await;
     let long = vec![StagedFile {
         path: "x".repeat(1025),
         size: None,
@@ -238,13 +148,13 @@ async fn refuses_a_path_longer_than_1024_bytes_without_sending() {
 
 #[tokio::test]
 async fn retries_throttling_and_server_errors_with_the_same_request_id() {
-    let fake = Fake::start(vec![
-        Reply::Status(429, r#"{"code":"429","message":"Too many requests"}"#),
-        Reply::Status(500, "oops"),
-        Reply::Status(503, ""),
-        Reply::Status(502, ""),
-        Reply::Status(504, ""),
-        Reply::Status(408, ""),
+    let fake = start_fake(vec![
+        Reply::status(429, r#"{"code":"429","message":"Too many requests"}"#),
+        Reply::status(500, "oops"),
+        Reply::status(503, ""),
+        Reply::status(502, ""),
+        Reply::status(504, ""),
+        Reply::status(408, ""),
     ])
     .await;
     let responses = fake
@@ -257,14 +167,14 @@ async fn retries_throttling_and_server_errors_with_the_same_request_id() {
     assert_eq!(seen.len(), 7);
     let ids: std::collections::HashSet<&str> = seen
         .iter()
-        .map(|r| query_value(&r.query, "requestId").unwrap())
+        .map(|r| r.query_value("requestId").unwrap())
         .collect();
     assert_eq!(ids.len(), 1, "a retry resends the same requestId");
 }
 
 #[tokio::test]
 async fn waits_within_the_backoff_ceiling_between_attempts() {
-    let fake = Fake::start(vec![Reply::Status(503, ""); 4]).await;
+    let fake = start_fake(vec![Reply::status(503, ""); 4]).await;
     let policy = RetryPolicy {
         base: Duration::from_millis(100),
         cap: Duration::from_millis(300),
@@ -288,7 +198,7 @@ async fn waits_within_the_backoff_ceiling_between_attempts() {
 
 #[tokio::test]
 async fn slow_answer_times_out_and_is_retried() {
-    let fake = Fake::start(vec![Reply::Slow(Duration::from_secs(3))]).await;
+    let fake = start_fake(vec![Reply::Slow(Duration::from_secs(3))]).await;
     let responses = fake
         .pipe(quick())
         .insert_files(&files(1), in_secs(10))
@@ -299,7 +209,7 @@ async fn slow_answer_times_out_and_is_retried() {
 
 #[tokio::test]
 async fn connection_reset_is_retried() {
-    let fake = Fake::start(vec![Reply::Reset, Reply::Reset]).await;
+    let fake = start_fake(vec![Reply::Reset, Reply::Reset]).await;
     let responses = fake
         .pipe(quick())
         .insert_files(&files(1), in_secs(10))
@@ -310,7 +220,7 @@ async fn connection_reset_is_retried() {
 
 #[tokio::test]
 async fn unauthorised_is_re_signed_once_without_waiting() {
-    let fake = Fake::start(vec![Reply::Status(
+    let fake = start_fake(vec![Reply::status(
         401,
         r#"{"code":"390144","message":"JWT token is invalid."}"#,
     )])
@@ -333,11 +243,11 @@ async fn unauthorised_is_re_signed_once_without_waiting() {
 
 #[tokio::test]
 async fn second_unauthorised_fails_with_snowflakes_code_and_a_hint() {
-    let invalid = Reply::Status(
+    let invalid = Reply::status(
         401,
         r#"{"code":"390144","message":"JWT token is invalid. [abc]"}"#,
     );
-    let fake = Fake::start(vec![invalid.clone(), invalid]).await;
+    let fake = start_fake(vec![invalid.clone(), invalid]).await;
     let err = fake
         .pipe(quick())
         .insert_files(&files(1), in_secs(10))
@@ -368,7 +278,7 @@ async fn second_unauthorised_fails_with_snowflakes_code_and_a_hint() {
 #[tokio::test]
 async fn not_found_and_bad_request_are_never_retried() {
     for (status, hint) in [(404, Some("pipe name")), (400, None)] {
-        let fake = Fake::start(vec![Reply::Status(
+        let fake = start_fake(vec![Reply::status(
             status,
             r#"{"code":"x","message":"no"}"#,
         )])
@@ -390,7 +300,7 @@ async fn not_found_and_bad_request_are_never_retried() {
 
 #[tokio::test]
 async fn gives_up_when_the_deadline_leaves_no_time() {
-    let fake = Fake::start(vec![Reply::Status(503, ""); 1000]).await;
+    let fake = start_fake(vec![Reply::status(503, ""); 1000]).await;
     let started = Instant::now();
     let deadline = started + Duration::from_millis(400);
     let err = fake
@@ -415,7 +325,7 @@ async fn gives_up_when_the_deadline_leaves_no_time() {
 #[tokio::test]
 async fn reports_already_loaded_files_as_skipped() {
     let body = r#"{"requestId":"r1","responseCode":"SUCCESS","skippedFiles":[{"path":"customer_0.csv"}],"unmatchedPatternFiles":[]}"#;
-    let fake = Fake::start(vec![Reply::Status(200, body)]).await;
+    let fake = start_fake(vec![Reply::status(200, body)]).await;
     let responses = fake
         .pipe(quick())
         .insert_files(&files(2), in_secs(5))
@@ -431,7 +341,7 @@ async fn reports_already_loaded_files_as_skipped() {
 
 #[tokio::test]
 async fn accepts_the_documented_success_spelling_and_refuses_others() {
-    let fake = Fake::start(vec![Reply::Status(
+    let fake = start_fake(vec![Reply::status(
         200,
         r#"{"requestId":"r","status":"success"}"#,
     )])
@@ -442,7 +352,7 @@ async fn accepts_the_documented_success_spelling_and_refuses_others() {
             .await
             .is_ok()
     );
-    let fake = Fake::start(vec![Reply::Status(
+    let fake = start_fake(vec![Reply::status(
         200,
         r#"{"requestId":"r","responseCode":"ERROR"}"#,
     )])
@@ -463,7 +373,7 @@ async fn insert_report_passes_the_begin_mark_and_reads_load_events() {
     let body = r#"{"pipe":"P","completeResult":true,"nextBeginMark":"2_1","files":[
         {"path":"a.csv","fileSize":10,"status":"LOAD_FAILED","rowsParsed":3,"rowsInserted":0,
          "firstError":"Numeric value 'x' is not recognized","firstErrorLineNum":2,"firstErrorColumnName":"\"CUSTOMER_RAW\"[\"CUSTOMER_ID\":1]"}]}"#;
-    let fake = Fake::start(vec![Reply::Status(200, body)]).await;
+    let fake = start_fake(vec![Reply::status(200, body)]).await;
     let report = fake
         .pipe(quick())
         .insert_report(Some("1_0"), in_secs(5))
@@ -477,7 +387,7 @@ async fn insert_report_passes_the_begin_mark_and_reads_load_events() {
             format!("/v1/data/pipes/{PIPE}/insertReport").as_str()
         )
     );
-    assert_eq!(query_value(&req.query, "beginMark"), Some("1_0"));
+    assert_eq!(req.query_value("beginMark"), Some("1_0"));
     assert_eq!(report.next_begin_mark.as_deref(), Some("2_1"));
     assert_eq!(report.files[0].status.as_deref(), Some("LOAD_FAILED"));
     assert_eq!(report.files[0].first_error_line_num, Some(2));
@@ -485,7 +395,7 @@ async fn insert_report_passes_the_begin_mark_and_reads_load_events() {
 
 #[tokio::test]
 async fn load_history_scan_sends_iso_times() {
-    let fake = Fake::start(vec![Reply::Status(
+    let fake = start_fake(vec![Reply::status(
         200,
         r#"{"completeResult":true,"files":[]}"#,
     )])

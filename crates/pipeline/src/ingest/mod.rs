@@ -2,6 +2,7 @@
 //! then quarantined with its report (invalid) or submitted to Snowpipe (valid), the valid files
 //! of an invocation together in as few `insertFiles` calls as the 5,000 limit allows.
 
+pub mod credentials;
 pub mod events;
 
 use std::future::Future;
@@ -24,7 +25,7 @@ pub trait PipeLoader: Send + Sync {
         &self,
         files: &[StagedFile],
         deadline: Instant,
-    ) -> impl Future<Output = Result<Vec<InsertFilesResponse>, SnowflakeError>> + Send;
+    ) -> impl Future<Output = Result<Vec<InsertFilesResponse>, IngestError>> + Send;
 }
 
 impl PipeLoader for Snowpipe {
@@ -32,8 +33,8 @@ impl PipeLoader for Snowpipe {
         &self,
         files: &[StagedFile],
         deadline: Instant,
-    ) -> Result<Vec<InsertFilesResponse>, SnowflakeError> {
-        Snowpipe::insert_files(self, files, deadline).await
+    ) -> Result<Vec<InsertFilesResponse>, IngestError> {
+        Ok(Snowpipe::insert_files(self, files, deadline).await?)
     }
 }
 
@@ -76,6 +77,9 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Snowflake(#[from] SnowflakeError),
+    /// The Snowflake settings could not be loaded or used.
+    #[error("Snowflake credentials: {message}")]
+    Credentials { message: String, retryable: bool },
 }
 
 impl IngestError {
@@ -83,6 +87,18 @@ impl IngestError {
         match self {
             IngestError::Store(e) => e.retryable,
             IngestError::Snowflake(e) => e.retryable(),
+            IngestError::Credentials { retryable, .. } => *retryable,
+        }
+    }
+
+    /// For errors no retry can fix: which setting to check.
+    pub fn configuration_hint(&self) -> Option<String> {
+        match self {
+            IngestError::Snowflake(e) => e.configuration_hint().map(str::to_owned),
+            IngestError::Credentials {
+                retryable: false, ..
+            } => Some("SNOWFLAKE_SECRET_ARN (or the SNOWFLAKE_* variables and key file)".into()),
+            _ => None,
         }
     }
 }
@@ -298,7 +314,7 @@ async fn submit<P: PipeLoader>(
             for (index, ..) in &valid {
                 outcomes[*index] = Outcome::Failed {
                     key: objects[*index].key.clone(),
-                    error: error.clone().into(),
+                    error: error.clone(),
                 };
                 log_outcome(&outcomes[*index]);
             }

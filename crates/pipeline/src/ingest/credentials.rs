@@ -1,0 +1,144 @@
+//! Snowflake connection settings and the pipe built from them, cached for the container's life
+//! with a time-to-live so a rotated secret takes effect without a redeploy.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use snowflake::{
+    Connection, InsertFilesResponse, KeyPair, RetryPolicy, SnowflakeClient, Snowpipe, StagedFile,
+};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::info;
+
+use super::{IngestError, PipeLoader};
+
+/// What the ingest function needs to reach the pipe: the Secrets Manager secret's JSON
+/// (`account`, `user`, `private_key`, `pipe`, optional `passphrase`, `jwt_account`, `base_url`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct SnowflakeSettings {
+    pub account: String,
+    pub user: String,
+    /// PKCS#8 PEM.
+    pub private_key: String,
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// Fully qualified pipe name, e.g. `CUSTOMERS.RAW.CUSTOMER_PIPE`.
+    pub pipe: String,
+    #[serde(default)]
+    pub jwt_account: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// Never prints the key or passphrase.
+impl fmt::Debug for SnowflakeSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnowflakeSettings")
+            .field("account", &self.account)
+            .field("user", &self.user)
+            .field("pipe", &self.pipe)
+            .field("jwt_account", &self.jwt_account)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnowflakeSettings {
+    /// Parses the secret's JSON; the error names the missing fields, never the values.
+    pub fn from_secret_json(json: &str) -> Result<SnowflakeSettings, IngestError> {
+        serde_json::from_str(json).map_err(|e| IngestError::Credentials {
+            message: format!(
+                "the Snowflake secret is not JSON with account, user, private_key and pipe ({})",
+                // serde's message names the field and position, not the value.
+                e.to_string().split(" at line").next().unwrap_or_default()
+            ),
+            retryable: false,
+        })
+    }
+
+    fn connect(&self, policy: RetryPolicy) -> Result<Snowpipe, IngestError> {
+        let key = KeyPair::from_pem(&self.private_key, self.passphrase.as_deref())?;
+        let connection = Connection {
+            account: self.account.clone(),
+            user: self.user.clone(),
+            jwt_account: self.jwt_account.clone(),
+            base_url: self.base_url.clone(),
+        };
+        let client = SnowflakeClient::connect(&connection, key, policy)?;
+        info!(
+            account = %self.account,
+            user = %self.user,
+            pipe = %self.pipe,
+            fingerprint = client.signer().fingerprint(),
+            "Snowflake client ready"
+        );
+        Ok(Snowpipe::new(Arc::new(client), self.pipe.clone()))
+    }
+}
+
+/// Where settings come from: Secrets Manager in Lambda, fixed values locally and in tests.
+pub trait SettingsSource: Send + Sync {
+    fn load(&self) -> impl Future<Output = Result<SnowflakeSettings, IngestError>> + Send;
+}
+
+/// Settings known up front (`SNOWFLAKE_*` variables and a key file).
+pub struct FixedSettings(pub SnowflakeSettings);
+
+impl SettingsSource for FixedSettings {
+    async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The pipe, rebuilt from its source after `ttl` or after an authentication or not-found error
+/// (a rotated key or a renamed pipe), so one cold start does not pin old credentials.
+pub struct CachedPipe<S: SettingsSource> {
+    source: S,
+    ttl: Duration,
+    policy: RetryPolicy,
+    current: Mutex<Option<(Arc<Snowpipe>, Instant)>>,
+}
+
+impl<S: SettingsSource> CachedPipe<S> {
+    pub fn new(source: S, ttl: Duration, policy: RetryPolicy) -> Self {
+        CachedPipe {
+            source,
+            ttl,
+            policy,
+            current: Mutex::new(None),
+        }
+    }
+
+    async fn pipe(&self) -> Result<Arc<Snowpipe>, IngestError> {
+        let mut current = self.current.lock().await;
+        if let Some((pipe, loaded)) = current.as_ref()
+            && loaded.elapsed() < self.ttl
+        {
+            return Ok(pipe.clone());
+        }
+        let pipe = Arc::new(self.source.load().await?.connect(self.policy)?);
+        *current = Some((pipe.clone(), Instant::now()));
+        Ok(pipe)
+    }
+}
+
+impl<S: SettingsSource> PipeLoader for CachedPipe<S> {
+    async fn insert_files(
+        &self,
+        files: &[StagedFile],
+        deadline: Instant,
+    ) -> Result<Vec<InsertFilesResponse>, IngestError> {
+        let pipe = self.pipe().await?;
+        let result = pipe.insert_files(files, deadline).await;
+        if let Err(err) = &result
+            && matches!(err.status(), Some(401 | 403 | 404))
+        {
+            *self.current.lock().await = None;
+        }
+        Ok(result?)
+    }
+}
