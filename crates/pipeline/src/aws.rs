@@ -1,6 +1,8 @@
 //! AWS adapters for the ports: S3 through aws-sdk-s3.
 
+pub use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
+pub use aws_sdk_s3::Client as S3Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;

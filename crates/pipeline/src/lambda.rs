@@ -1,21 +1,25 @@
 //! Lambda wiring shared by every function: JSON logs through lambda_runtime's tracing setup
 //! (the runtime's span puts the request id on every line) and per-invocation EMF metrics.
 
-use lambda_runtime::{Error, LambdaEvent};
+use std::fmt::Debug;
+
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Starts the runtime with tracing and an EMF collector whose metrics carry the dimension
-/// `Function=<function>` and are flushed after each invocation.
-pub async fn run<E, R, F, Fut>(
+/// `Function=<function>` and are flushed after each invocation. The handler's error becomes
+/// Lambda's error payload; its `Diagnostic` error type tells operators what kind it is.
+pub async fn run<E, R, Err, F, Fut>(
     namespace: &str,
     function: &'static str,
     handler: F,
 ) -> Result<(), Error>
 where
-    E: DeserializeOwned,
-    R: Serialize,
+    E: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    Err: Into<Diagnostic> + Debug,
     F: FnMut(LambdaEvent<E>) -> Fut,
-    Fut: Future<Output = Result<R, Error>>,
+    Fut: Future<Output = Result<R, Err>>,
 {
     let metrics = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(namespace.to_owned())
@@ -24,7 +28,7 @@ where
         .with_lambda_request_id("RequestId")
         .init()
         .map_err(|e| format!("metrics setup failed: {e}"))?;
-    metrics_cloudwatch_embedded::lambda::handler::run(metrics, handler).await
+    metrics_cloudwatch_embedded::lambda::service::run(metrics, service_fn(handler)).await
 }
 
 /// Call first in `main`: honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL / RUST_LOG.
