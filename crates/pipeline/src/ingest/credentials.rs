@@ -142,3 +142,112 @@ impl<S: SettingsSource> PipeLoader for CachedPipe<S> {
         Ok(result?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devstack::SnowpipeFake;
+    use devstack::snowpipe_fake::Reply;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    const KEY: &str = include_str!("../../../snowflake/tests/data/test-only-rsa.p8");
+
+    /// Counts how often the settings were (re)loaded.
+    struct CountingSource {
+        settings: SnowflakeSettings,
+        loads: AtomicU32,
+    }
+
+    impl SettingsSource for &CountingSource {
+        async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.settings.clone())
+        }
+    }
+
+    fn settings(base_url: &str) -> SnowflakeSettings {
+        SnowflakeSettings {
+            account: "xy12345".into(),
+            user: "ingest".into(),
+            private_key: KEY.into(),
+            passphrase: Some("not-used".into()),
+            pipe: "DB.SCHEMA.PIPE".into(),
+            jwt_account: None,
+            base_url: Some(base_url.into()),
+        }
+    }
+
+    fn files() -> Vec<StagedFile> {
+        vec![StagedFile {
+            path: "a.csv".into(),
+            size: Some(1),
+        }]
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn loads_settings_once_within_the_ttl() {
+        let fake = SnowpipeFake::start(vec![]).await.unwrap();
+        let source = CountingSource {
+            settings: settings(fake.base_url()),
+            loads: AtomicU32::new(0),
+        };
+        let pipe = CachedPipe::new(&source, Duration::from_secs(3600), RetryPolicy::default());
+        for _ in 0..3 {
+            pipe.insert_files(&files(), soon()).await.unwrap();
+        }
+        assert_eq!(source.loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn reloads_after_the_ttl_so_rotation_takes_effect() {
+        let fake = SnowpipeFake::start(vec![]).await.unwrap();
+        let source = CountingSource {
+            settings: settings(fake.base_url()),
+            loads: AtomicU32::new(0),
+        };
+        let pipe = CachedPipe::new(&source, Duration::ZERO, RetryPolicy::default());
+        pipe.insert_files(&files(), soon()).await.unwrap();
+        pipe.insert_files(&files(), soon()).await.unwrap();
+        assert_eq!(source.loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn reloads_after_a_not_found_pipe() {
+        let fake = SnowpipeFake::start(vec![Reply::status(404, r#"{"message":"no such pipe"}"#)])
+            .await
+            .unwrap();
+        let source = CountingSource {
+            settings: settings(fake.base_url()),
+            loads: AtomicU32::new(0),
+        };
+        let pipe = CachedPipe::new(&source, Duration::from_secs(3600), RetryPolicy::default());
+        assert!(pipe.insert_files(&files(), soon()).await.is_err());
+        pipe.insert_files(&files(), soon()).await.unwrap();
+        assert_eq!(source.loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key_or_passphrase() {
+        let shown = format!("{:?}", settings("http://x"));
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains("not-used"),
+            "{shown}"
+        );
+        assert!(shown.contains("DB.SCHEMA.PIPE"));
+    }
+
+    #[test]
+    fn secret_json_errors_name_fields_not_values() {
+        let err = SnowflakeSettings::from_secret_json(
+            r#"{"account":"a","user":"u","private_key":"SECRETVALUE"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("pipe"), "{err}");
+        assert!(!err.contains("SECRETVALUE"), "{err}");
+    }
+}

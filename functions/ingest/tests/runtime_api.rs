@@ -1,0 +1,124 @@
+//! The real ingest binary under the Lambda Runtime API stand-in, with the S3 stand-in and the
+//! Snowpipe fake: `main`'s wiring, JSON logs with the request id, EMF metrics, and no key
+//! material anywhere in the output.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use devstack::{Outcome, RuntimeApiStandIn, S3StandIn, SnowpipeFake};
+use pipeline::aws::{S3Store, s3_client_for_endpoint};
+use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::ports::ObjectStore;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+const S3_EVENT: &str = include_str!("../../../events/ingest-s3.json");
+const KEY: &str = "stream_data/customer_20261123T101500Z_5b3a9c1e.csv";
+const PRIVATE_KEY_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../crates/snowflake/tests/data/test-only-rsa.p8"
+);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_validates_submits_logs_and_counts() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let snowpipe = SnowpipeFake::start(vec![]).await.unwrap();
+    let api = RuntimeApiStandIn::start().await.unwrap();
+
+    let mut csv = Vec::new();
+    let settings = GeneratorSettings {
+        rows: 20,
+        ..GeneratorSettings::default()
+    };
+    let file = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
+    write_file(
+        CustomerStream::new(&settings, &file),
+        false,
+        &mut csv,
+        &mut |_| {},
+    )
+    .unwrap();
+    let client = s3_client_for_endpoint(
+        &s3.endpoint(),
+        devstack::s3::ACCESS_KEY,
+        devstack::s3::SECRET_KEY,
+    );
+    S3Store::new(client, "landing")
+        .put_if_absent(KEY, Bytes::from(csv), "text/csv")
+        .await
+        .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env_clear()
+        .envs(api.function_env("ingest"))
+        .env("BUCKET", "landing")
+        .env("SNOWFLAKE_ACCOUNT", "xy12345")
+        .env("SNOWFLAKE_USER", "ingest")
+        .env("SNOWFLAKE_PIPE", "CUSTOMERS.RAW.CUSTOMER_PIPE")
+        .env("SNOWFLAKE_PRIVATE_KEY_PATH", PRIVATE_KEY_PATH)
+        .env("SNOWFLAKE_BASE_URL", snowpipe.base_url())
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_ENDPOINT_URL", s3.endpoint())
+        .env("AWS_ACCESS_KEY_ID", devstack::s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", devstack::s3::SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let (request_id, outcome) = api.invoke(S3_EVENT, Duration::from_secs(60)).await;
+    let Outcome::Response(body) = outcome else {
+        panic!("invocation failed: {outcome:?}");
+    };
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["submitted"][0], KEY);
+    assert_eq!(snowpipe.seen().len(), 1);
+    assert!(api.until_idle(Duration::from_secs(10)).await);
+
+    child.start_kill().unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    assert!(
+        !out.contains("PRIVATE KEY") && !out.contains("MII"),
+        "key material in the output"
+    );
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let submitted = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "submitted to Snowpipe")
+        .expect("a submitted log line");
+    assert_eq!(submitted["span"]["requestId"], request_id.as_str());
+    let snowflake_call = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "snowflake call succeeded")
+        .expect("a Snowflake call log line");
+    assert!(
+        snowflake_call["fields"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "{snowflake_call}"
+    );
+    let emf = lines
+        .iter()
+        .find(|l| l.get("FilesReceived").is_some())
+        .unwrap_or_else(|| panic!("no EMF document in {lines:#?}"));
+    assert_eq!(
+        (emf["FilesReceived"].as_u64(), emf["FilesValid"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(emf["RowsValidated"], 20);
+    assert_eq!(emf["SnowpipeRequests"], 1);
+    assert_eq!(emf["Function"], "ingest");
+}
