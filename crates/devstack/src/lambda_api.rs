@@ -159,6 +159,44 @@ impl RuntimeApiStandIn {
     }
 }
 
+impl RuntimeApiStandIn {
+    /// A command running a function binary as Lambda would, against this stand-in and `s3`:
+    /// only the runtime's variables, the S3 endpoint and credentials, JSON logs; stdout piped.
+    /// Add the function's own configuration with `.env(…)`.
+    pub fn function_command(
+        &self,
+        binary: &str,
+        function_name: &str,
+        s3: &crate::S3StandIn,
+    ) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.env_clear()
+            .envs(self.function_env(function_name))
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_ENDPOINT_URL", s3.endpoint())
+            .env("AWS_ACCESS_KEY_ID", crate::s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", crate::s3::SECRET_KEY)
+            .env("AWS_REGION", "us-east-1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+}
+
+/// Stops a function process and returns what it printed, one JSON value per line (panics on a
+/// line that is not JSON: with JSON logging every line must be).
+pub async fn stop_and_read_json_lines(mut child: tokio::process::Child) -> Vec<serde_json::Value> {
+    use tokio::io::AsyncReadExt;
+    let _ = child.start_kill();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut out).await;
+    }
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 impl Drop for RuntimeApiStandIn {
     fn drop(&mut self) {
         self.server.abort();

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 
 fn pipectl() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipectl"));
@@ -30,15 +30,7 @@ fn lambda_bytes(gzip: bool) -> Vec<u8> {
         "5b3a9c1e-7d2f-4c1a-9e8b-2f6d1a0c4b7e",
     )
     .unwrap();
-    let mut out = Vec::new();
-    write_file(
-        CustomerStream::new(&settings, &file),
-        gzip,
-        &mut out,
-        &mut |_| {},
-    )
-    .unwrap();
-    out
+    generate_bytes(&settings, &file, gzip)
 }
 
 #[test]

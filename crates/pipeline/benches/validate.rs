@@ -2,7 +2,7 @@
 //! `cargo bench -p pipeline --bench validate`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::validate::FileValidator;
 
 const ROWS: u64 = 200_000;
@@ -14,15 +14,7 @@ fn file(gzip: bool) -> Vec<u8> {
         ..GeneratorSettings::default()
     };
     let id = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
-    let mut out = Vec::new();
-    write_file(
-        CustomerStream::new(&settings, &id),
-        gzip,
-        &mut out,
-        &mut |_| {},
-    )
-    .unwrap();
-    out
+    generate_bytes(&settings, &id, gzip)
 }
 
 /// Feeds the bytes in 256 KiB pieces, as the file and S3 readers do.

@@ -4,19 +4,11 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use pipeline::contract::{CustomerReader, Op};
-use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use proptest::prelude::*;
 
 fn generate(settings: &GeneratorSettings, file: &FileId, gzip: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_file(
-        CustomerStream::new(settings, file),
-        gzip,
-        &mut out,
-        &mut |_| {},
-    )
-    .unwrap();
-    out
+    generate_bytes(settings, file, gzip)
 }
 
 fn at(ts: &str) -> DateTime<Utc> {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use devstack::S3StandIn;
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
-use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings, generate_bytes};
 use pipeline::ports::{ObjectStore, PutOutcome};
 use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 
@@ -126,14 +126,7 @@ async fn large_file_goes_up_as_multipart_with_the_same_bytes() {
     );
     assert!(uploaded.parts >= 2, "{uploaded:?}");
     assert_eq!(uploaded.rows, 130_000);
-    let mut expected = Vec::new();
-    write_file(
-        CustomerStream::new(&settings, &large_file()),
-        false,
-        &mut expected,
-        &mut |_| {},
-    )
-    .unwrap();
+    let expected = generate_bytes(&settings, &large_file(), false);
     assert_eq!(uploaded.bytes, expected.len() as u64);
     assert!(
         stored(&f, "big.csv") == expected,

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use pipeline::contract::CustomerReader;
-use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::validate::{FileValidator, ValidationReport, validate_read};
 use proptest::prelude::*;
 
@@ -26,16 +26,8 @@ fn generated(rows: u64, gzip: bool) -> Vec<u8> {
         delete_rate: 0.1,
         ..GeneratorSettings::default()
     };
-    let mut out = Vec::new();
     let file = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
-    write_file(
-        CustomerStream::new(&settings, &file),
-        gzip,
-        &mut out,
-        &mut |_| {},
-    )
-    .unwrap();
-    out
+    generate_bytes(&settings, &file, gzip)
 }
 
 #[test]

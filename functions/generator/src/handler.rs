@@ -84,7 +84,7 @@ mod tests {
     use devstack::S3StandIn;
     use pipeline::aws::{S3Store, s3_client_for_endpoint};
     use pipeline::contract::CustomerReader;
-    use pipeline::generator::{GeneratorSettings, write_file};
+    use pipeline::generator::{GeneratorSettings, generate_bytes};
 
     /// The sample event that `cargo lambda invoke --data-file` uses too.
     const SCHEDULED_EVENT: &str = include_str!("../../../events/generator-scheduled.json");
@@ -150,14 +150,7 @@ mod tests {
             .unwrap();
         let e = event();
         let file = FileId::from_event(e.time, e.id.as_deref().unwrap()).unwrap();
-        let mut expected = Vec::new();
-        write_file(
-            CustomerStream::new(&config(false).settings, &file),
-            false,
-            &mut expected,
-            &mut |_| {},
-        )
-        .unwrap();
+        let expected = generate_bytes(&config(false).settings, &file, false);
         assert_eq!(
             std::fs::read(f.s3.object_path("landing", EXPECTED_KEY)).unwrap(),
             expected

@@ -1,46 +1,20 @@
 //! The real generator binary under the Lambda Runtime API stand-in, writing to the S3 stand-in:
 //! what `main` wires (runtime, JSON logs with the request id, EMF metrics) works end to end.
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use devstack::lambda_api::stop_and_read_json_lines;
 use devstack::{Outcome, RuntimeApiStandIn, S3StandIn};
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 const SCHEDULED_EVENT: &str = include_str!("../../../events/generator-scheduled.json");
 const KEY: &str = "stream_data/customer_20261123T101500Z_5b3a9c1e.csv";
 
 fn generator(api: &RuntimeApiStandIn, s3: &S3StandIn) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_generator"));
-    cmd.env_clear()
-        .envs(api.function_env("generator"))
-        .env("BUCKET", "landing")
-        .env("ROWS_PER_FILE", "100")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_ENDPOINT_URL", s3.endpoint())
-        .env("AWS_ACCESS_KEY_ID", devstack::s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", devstack::s3::SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = api.function_command(env!("CARGO_BIN_EXE_generator"), "generator", s3);
+    cmd.env("BUCKET", "landing").env("ROWS_PER_FILE", "100");
     cmd
-}
-
-async fn stdout_lines(mut child: tokio::process::Child) -> Vec<Value> {
-    child.start_kill().unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .await
-        .unwrap();
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,7 +36,7 @@ async fn binary_writes_the_file_and_logs_and_counts_it() {
         "function did not ask for the next event"
     );
 
-    let lines = stdout_lines(child).await;
+    let lines = stop_and_read_json_lines(child).await;
     let written = lines
         .iter()
         .find(|l| l["fields"]["message"] == "file written")

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use devstack::snowpipe_fake::Reply;
 use devstack::{S3StandIn, SnowpipeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
-use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::ingest::IngestSettings;
 use pipeline::ports::ObjectStore;
 use serde_json::{Value, json};
@@ -101,16 +101,8 @@ fn valid_csv(rows: u64) -> Vec<u8> {
         rows,
         ..GeneratorSettings::default()
     };
-    let mut out = Vec::new();
     let file = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
-    write_file(
-        CustomerStream::new(&settings, &file),
-        false,
-        &mut out,
-        &mut |_| {},
-    )
-    .unwrap();
-    out
+    generate_bytes(&settings, &file, false)
 }
 
 fn malformed(name: &str) -> Vec<u8> {

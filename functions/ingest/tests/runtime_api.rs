@@ -2,17 +2,15 @@
 //! Snowpipe fake: `main`'s wiring, JSON logs with the request id, EMF metrics, and no key
 //! material anywhere in the output.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
+use devstack::lambda_api::stop_and_read_json_lines;
 use devstack::{Outcome, RuntimeApiStandIn, S3StandIn, SnowpipeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
-use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
+use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::ports::ObjectStore;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 
 const S3_EVENT: &str = include_str!("../../../events/ingest-s3.json");
 const KEY: &str = "stream_data/customer_20261123T101500Z_5b3a9c1e.csv";
@@ -27,19 +25,12 @@ async fn binary_validates_submits_logs_and_counts() {
     let snowpipe = SnowpipeFake::start(vec![]).await.unwrap();
     let api = RuntimeApiStandIn::start().await.unwrap();
 
-    let mut csv = Vec::new();
     let settings = GeneratorSettings {
         rows: 20,
         ..GeneratorSettings::default()
     };
     let file = FileId::new("2026-11-23T10:15:00Z".parse().unwrap(), 0x5b3a9c1e);
-    write_file(
-        CustomerStream::new(&settings, &file),
-        false,
-        &mut csv,
-        &mut |_| {},
-    )
-    .unwrap();
+    let csv = generate_bytes(&settings, &file, false);
     let client = s3_client_for_endpoint(
         &s3.endpoint(),
         devstack::s3::ACCESS_KEY,
@@ -50,22 +41,14 @@ async fn binary_validates_submits_logs_and_counts() {
         .await
         .unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .env_clear()
-        .envs(api.function_env("ingest"))
+    let child = api
+        .function_command(env!("CARGO_BIN_EXE_ingest"), "ingest", &s3)
         .env("BUCKET", "landing")
         .env("SNOWFLAKE_ACCOUNT", "xy12345")
         .env("SNOWFLAKE_USER", "ingest")
         .env("SNOWFLAKE_PIPE", "CUSTOMERS.RAW.CUSTOMER_PIPE")
         .env("SNOWFLAKE_PRIVATE_KEY_PATH", PRIVATE_KEY_PATH)
         .env("SNOWFLAKE_BASE_URL", snowpipe.base_url())
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_ENDPOINT_URL", s3.endpoint())
-        .env("AWS_ACCESS_KEY_ID", devstack::s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", devstack::s3::SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
 
@@ -78,23 +61,12 @@ async fn binary_validates_submits_logs_and_counts() {
     assert_eq!(snowpipe.seen().len(), 1);
     assert!(api.until_idle(Duration::from_secs(10)).await);
 
-    child.start_kill().unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .await
-        .unwrap();
+    let lines = stop_and_read_json_lines(child).await;
+    let text = serde_json::to_string(&lines).unwrap();
     assert!(
-        !out.contains("PRIVATE KEY") && !out.contains("MII"),
+        !text.contains("PRIVATE KEY") && !text.contains("MII"),
         "key material in the output"
     );
-    let lines: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let submitted = lines
         .iter()
         .find(|l| l["fields"]["message"] == "submitted to Snowpipe")

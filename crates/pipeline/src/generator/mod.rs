@@ -18,7 +18,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 use crate::contract::{CustomerRecord, MAX_CUSTOMER_ID, Op};
-pub use output::{Chunk, CsvChunks, PROGRESS_EVERY_ROWS, write_file};
+pub use output::{Chunk, CsvChunks, PROGRESS_EVERY_ROWS, generate_bytes, write_file};
 use permutation::Permutation;
 use profile::{Change, Country};
 

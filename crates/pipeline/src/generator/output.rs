@@ -177,6 +177,23 @@ pub fn write_file<W: Write>(
     Ok(rows)
 }
 
+/// A whole file in memory (small files, samples, tests).
+pub fn generate_bytes(
+    settings: &super::GeneratorSettings,
+    file: &super::FileId,
+    gzip: bool,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_file(
+        CustomerStream::new(settings, file),
+        gzip,
+        &mut out,
+        &mut |_| {},
+    )
+    .expect("writing to memory cannot fail");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
