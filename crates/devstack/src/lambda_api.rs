@@ -14,8 +14,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -70,21 +68,8 @@ impl RuntimeApiStandIn {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let server_state = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = server_state.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| route(state.clone(), req));
-                    let conn = ConnBuilder::new(TokioExecutor::new());
-                    if let Err(err) = conn.serve_connection(TokioIo::new(socket), service).await {
-                        tracing::debug!(error = %err, "runtime API connection ended");
-                    }
-                });
-            }
-        });
+        let service = hyper::service::service_fn(move |req| route(server_state.clone(), req));
+        let server = crate::http::serve(listener, service, "runtime API stand-in");
         Ok(RuntimeApiStandIn {
             addr,
             state,

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::dto::*;
 use s3s::service::S3ServiceBuilder;
@@ -76,20 +74,7 @@ impl S3StandIn {
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let conn = ConnBuilder::new(TokioExecutor::new());
-                    if let Err(err) = conn.serve_connection(TokioIo::new(socket), service).await {
-                        tracing::debug!(error = %err, "s3 stand-in connection ended");
-                    }
-                });
-            }
-        });
+        let server = crate::http::serve(listener, service, "s3 stand-in");
         Ok(S3StandIn {
             addr,
             root,
