@@ -10,5 +10,6 @@ pub mod ingest;
 pub mod lambda;
 pub mod metrics;
 pub mod ports;
+pub mod sql;
 pub mod upload;
 pub mod validate;

@@ -1,0 +1,109 @@
+//! The Snowflake scripts agree with the CSV contract, so the CSV, the pipe and the tables cannot
+//! drift apart, and the task bodies the stand-in runs can be found.
+
+use pipeline::contract::COLUMNS;
+use pipeline::sql::{table_columns, task_body};
+
+const TABLES: &str = include_str!("../../../sql/02_tables.sql");
+const INGEST: &str = include_str!("../../../sql/03_ingest.sql");
+const SCD: &str = include_str!("../../../sql/04_scd.sql");
+
+fn contract_columns(except: &[&str]) -> Vec<String> {
+    COLUMNS
+        .iter()
+        .filter(|c| !except.contains(c))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn with(mut columns: Vec<String>, extra: &[&str]) -> Vec<String> {
+    columns.extend(extra.iter().map(|c| c.to_string()));
+    columns
+}
+
+#[test]
+fn customer_raw_holds_the_contract_columns_then_load_metadata() {
+    assert_eq!(
+        table_columns(TABLES, "CUSTOMER_RAW").unwrap(),
+        with(
+            contract_columns(&[]),
+            &["_FILE_NAME", "_FILE_ROW_NUMBER", "_LOADED_AT"]
+        )
+    );
+}
+
+#[test]
+fn customer_holds_the_attributes_and_updated_at_without_op() {
+    assert_eq!(
+        table_columns(TABLES, "CUSTOMER").unwrap(),
+        with(
+            contract_columns(&["op"]),
+            &["IS_DELETED", "_FILE_NAME", "_FILE_ROW_NUMBER", "_MERGED_AT"]
+        )
+    );
+}
+
+#[test]
+fn customer_history_holds_the_attributes_and_validity() {
+    assert_eq!(
+        table_columns(TABLES, "CUSTOMER_HISTORY").unwrap(),
+        with(
+            contract_columns(&["updated_at", "op"]),
+            &["START_TIME", "END_TIME", "IS_CURRENT"]
+        )
+    );
+}
+
+#[test]
+fn pipe_copies_every_contract_column_in_file_order() {
+    let copy = &INGEST[INGEST.find("COPY INTO CUSTOMER_RAW (").unwrap()..];
+    let list = &copy[copy.find('(').unwrap() + 1..copy.find(')').unwrap()];
+    let targets: Vec<String> = list.split(',').map(|c| c.trim().to_owned()).collect();
+    assert_eq!(
+        targets,
+        with(contract_columns(&[]), &["_FILE_NAME", "_FILE_ROW_NUMBER"])
+    );
+    for i in 1..=COLUMNS.len() {
+        assert!(
+            copy.contains(&format!("f.${i},")),
+            "the COPY must select file column ${i}"
+        );
+    }
+}
+
+#[test]
+fn task_bodies_are_marked_and_are_single_merges() {
+    for task in ["TSK_SCD_RAW", "TSK_SCD_HIST"] {
+        let body = task_body(SCD, task).unwrap_or_else(|| panic!("no body marked for {task}"));
+        let statement: Vec<&str> = body
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect();
+        assert!(
+            statement[0].trim_start().starts_with("MERGE INTO"),
+            "{task}: {}",
+            statement[0]
+        );
+        let semicolons: usize = statement.iter().map(|l| l.matches(';').count()).sum();
+        assert_eq!(semicolons, 1, "{task} runs one statement");
+    }
+}
+
+#[test]
+fn none_of_the_tutorials_defects_survive() {
+    let all = [TABLES, INGEST, SCD].concat();
+    for forbidden in [
+        "TRUNCATE",
+        "ERROR_ON_NONDETERMINISTIC_MERGE",
+        "ALTER SESSION",
+        "CREATE OR REPLACE PIPE",
+        "CREATE OR REPLACE STREAM",
+    ] {
+        let code: String = all
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!code.contains(forbidden), "sql/ must not use {forbidden}");
+    }
+}

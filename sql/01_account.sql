@@ -1,0 +1,77 @@
+-- 01_account.sql: warehouse, database, schema, roles, service users, storage integration.
+-- Run as ACCOUNTADMIN (roles, users and integrations are account objects):
+--   snow sql -f sql/01_account.sql --role ACCOUNTADMIN -D database=CUSTOMERS -D schema=RAW \
+--       -D warehouse=PIPELINE_WH -D integration=CUSTOMER_S3 \
+--       -D bucket_url=s3://my-landing-bucket/stream_data/ \
+--       -D aws_role_arn=arn:aws:iam::123456789012:role/snowflake-customer-stage \
+--       -D ingest_public_key=MIIBIjAN... -D monitor_public_key=MIIBIjAN...
+-- DESC INTEGRATION <integration> then shows the IAM user ARN and external id that the AWS
+-- role's trust policy must allow.
+-- Idempotent: every object is created only if missing.
+
+CREATE WAREHOUSE IF NOT EXISTS <% warehouse %>
+WAREHOUSE_SIZE = XSMALL
+AUTO_SUSPEND = 60
+AUTO_RESUME = TRUE
+INITIALLY_SUSPENDED = TRUE
+COMMENT = 'Runs the customer pipeline tasks and the monitor queries.';
+
+CREATE DATABASE IF NOT EXISTS <% database %>
+COMMENT = 'Customer pipeline: raw loads, SCD1 and SCD2 tables.';
+
+CREATE SCHEMA IF NOT EXISTS <% database %>.<% schema %>
+COMMENT = 'Customer pipeline objects.';
+
+-- Owns the tables, pipe, streams and tasks, and runs the tasks.
+CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_ADMIN
+COMMENT = 'Owns and runs the customer pipeline objects.';
+-- Used by the ingest function (Snowpipe REST): submits files to the pipe, nothing else.
+CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_INGEST
+COMMENT = 'Snowpipe REST caller: OPERATE and MONITOR on the pipe.';
+-- Used by the monitor function (SQL API): reads task, load and pipe history.
+CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR
+COMMENT = 'Reads task, copy and pipe history.';
+
+GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
+GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
+GRANT ALL ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
+GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
+GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- The monitor runs its SQL API queries on the warehouse and reports its state.
+GRANT USAGE, MONITOR ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- Tasks run with their owner's privileges and need EXECUTE TASK on the account.
+GRANT EXECUTE TASK ON ACCOUNT TO ROLE CUSTOMER_PIPELINE_ADMIN;
+
+CREATE STORAGE INTEGRATION IF NOT EXISTS <% integration %>
+TYPE = EXTERNAL_STAGE
+STORAGE_PROVIDER = 'S3'
+ENABLED = TRUE
+STORAGE_AWS_ROLE_ARN = '<% aws_role_arn %>'
+STORAGE_ALLOWED_LOCATIONS = ('<% bucket_url %>')
+COMMENT = 'Read access to the customer landing prefix.';
+
+GRANT USAGE ON INTEGRATION <% integration %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
+
+-- Service users authenticate with key pairs only (no password).
+CREATE USER IF NOT EXISTS CUSTOMER_PIPELINE_INGEST_USER
+    TYPE = SERVICE
+    DEFAULT_ROLE = CUSTOMER_PIPELINE_INGEST
+    COMMENT = 'The ingest Lambda function (Snowpipe REST, key-pair JWT).';
+CREATE USER IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR_USER
+    TYPE = SERVICE
+    DEFAULT_ROLE = CUSTOMER_PIPELINE_MONITOR
+    DEFAULT_WAREHOUSE = <% warehouse %>
+    COMMENT = 'The monitor Lambda function (SQL API v2, key-pair JWT).';
+GRANT ROLE CUSTOMER_PIPELINE_INGEST TO USER CUSTOMER_PIPELINE_INGEST_USER;
+GRANT ROLE CUSTOMER_PIPELINE_MONITOR TO USER CUSTOMER_PIPELINE_MONITOR_USER;
+
+-- Register each function's public key: the body of the PEM public key, without the BEGIN/END
+-- lines and line breaks. For a key pair made with
+--   openssl genrsa 2048 | openssl pkcs8 -topk8 -inform PEM -out rsa_key.p8 -nocrypt
+--   openssl rsa -in rsa_key.p8 -pubout -out rsa_key.pub
+-- the value is: grep -v '^-----' rsa_key.pub | tr -d '\n'   (`pipectl key` will print it).
+-- DESCRIBE USER then shows RSA_PUBLIC_KEY_FP, which must equal the fingerprint the client logs.
+ALTER USER CUSTOMER_PIPELINE_INGEST_USER SET RSA_PUBLIC_KEY = '<% ingest_public_key %>';
+ALTER USER CUSTOMER_PIPELINE_MONITOR_USER SET RSA_PUBLIC_KEY = '<% monitor_public_key %>';

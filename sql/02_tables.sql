@@ -1,0 +1,73 @@
+-- 02_tables.sql: the landing table, the SCD1 table and its live view, the SCD2 history.
+--   snow sql -f sql/02_tables.sql -D database=CUSTOMERS -D schema=RAW
+-- Timestamps are TIMESTAMP_NTZ holding UTC (the files' updated_at ends in Z); ids are
+-- NUMBER(38,0). The column lists follow the CSV contract (crates/pipeline/src/contract.rs); a
+-- test checks that they agree.
+
+USE SCHEMA <% database %>.<% schema %>;
+
+CREATE TABLE IF NOT EXISTS CUSTOMER_RAW (
+    CUSTOMER_ID NUMBER(38, 0) NOT NULL,
+    FIRST_NAME VARCHAR(256),
+    LAST_NAME VARCHAR(256),
+    EMAIL VARCHAR(254),
+    STREET VARCHAR(256),
+    CITY VARCHAR(256),
+    STATE VARCHAR(256),
+    COUNTRY VARCHAR(256),
+    UPDATED_AT TIMESTAMP_NTZ(9) NOT NULL,
+    OP VARCHAR(1) NOT NULL,
+    _FILE_NAME VARCHAR(1024) NOT NULL,
+    _FILE_ROW_NUMBER NUMBER(38, 0) NOT NULL,
+    _LOADED_AT TIMESTAMP_NTZ(9) NOT NULL DEFAULT SYSDATE()
+)
+COMMENT = 'Every row of every loaded file, as loaded by CUSTOMER_PIPE; consumed through the append-only stream CUSTOMER_RAW_CHANGES, never truncated. _FILE_NAME and _FILE_ROW_NUMBER order versions with equal UPDATED_AT; _LOADED_AT is the load time in UTC.';
+
+CREATE TABLE IF NOT EXISTS CUSTOMER (
+    CUSTOMER_ID NUMBER(38, 0) NOT NULL PRIMARY KEY,
+    FIRST_NAME VARCHAR(256),
+    LAST_NAME VARCHAR(256),
+    EMAIL VARCHAR(254),
+    STREET VARCHAR(256),
+    CITY VARCHAR(256),
+    STATE VARCHAR(256),
+    COUNTRY VARCHAR(256),
+    UPDATED_AT TIMESTAMP_NTZ(9) NOT NULL,
+    IS_DELETED BOOLEAN NOT NULL DEFAULT FALSE,
+    _FILE_NAME VARCHAR(1024) NOT NULL,
+    _FILE_ROW_NUMBER NUMBER(38, 0) NOT NULL,
+    _MERGED_AT TIMESTAMP_NTZ(9) NOT NULL DEFAULT SYSDATE()
+)
+COMMENT = 'SCD1: one row per customer with the values of its newest loaded row by (UPDATED_AT, _FILE_NAME, _FILE_ROW_NUMBER), whatever order files arrive in. A delete is a tombstone: IS_DELETED = TRUE and UPDATED_AT = the delete time, so an older upsert cannot resurrect the customer; a newer one revives it. Read CUSTOMER_CURRENT for live customers.';
+
+CREATE OR REPLACE VIEW CUSTOMER_CURRENT
+COMMENT = 'Live customers: CUSTOMER without tombstones.'
+AS
+SELECT
+    CUSTOMER_ID,
+    FIRST_NAME,
+    LAST_NAME,
+    EMAIL,
+    STREET,
+    CITY,
+    STATE,
+    COUNTRY,
+    UPDATED_AT
+FROM CUSTOMER
+WHERE NOT IS_DELETED;
+
+CREATE TABLE IF NOT EXISTS CUSTOMER_HISTORY (
+    CUSTOMER_ID NUMBER(38, 0) NOT NULL,
+    FIRST_NAME VARCHAR(256),
+    LAST_NAME VARCHAR(256),
+    EMAIL VARCHAR(254),
+    STREET VARCHAR(256),
+    CITY VARCHAR(256),
+    STATE VARCHAR(256),
+    COUNTRY VARCHAR(256),
+    START_TIME TIMESTAMP_NTZ(9) NOT NULL,
+    END_TIME TIMESTAMP_NTZ(9) NOT NULL,
+    IS_CURRENT BOOLEAN NOT NULL,
+    PRIMARY KEY (CUSTOMER_ID, START_TIME)
+)
+COMMENT = 'SCD2: versions of each customer as CUSTOMER changed. START_TIME is the source UPDATED_AT of the change; a closed version ends at the next version''s START_TIME or at the delete''s UPDATED_AT; the open version has END_TIME 9999-12-31 and IS_CURRENT = TRUE; a deleted customer has none until revived. An upsert that changes no attribute makes no version.';

@@ -1,0 +1,70 @@
+-- 03_ingest.sql: file format, stage and the pipe (REST, no auto-ingest). Run as
+-- CUSTOMER_PIPELINE_ADMIN:
+--   snow sql -f sql/03_ingest.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW \
+--       -D integration=CUSTOMER_S3 -D bucket_url=s3://my-landing-bucket/stream_data/
+-- Nothing here is replaced on a re-run: replacing the pipe would discard its load history (and
+-- reload files), replacing the stage or format would break the pipe. Change them with ALTER.
+
+USE SCHEMA <% database %>.<% schema %>;
+
+-- The contract: one header row, RFC 4180 quoting, UTF-8, gzip recognised automatically.
+-- Empty fields (the attributes of a delete) load as NULL.
+CREATE FILE FORMAT IF NOT EXISTS CUSTOMER_CSV
+    TYPE = CSV
+    SKIP_HEADER = 1
+    FIELD_DELIMITER = ','
+    FIELD_OPTIONALLY_ENCLOSED_BY = '"'
+    EMPTY_FIELD_AS_NULL = TRUE
+    ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE
+    COMPRESSION = AUTO
+    ENCODING = 'UTF8'
+    -- AUTO reads the contract's RFC 3339 form (2026-11-23T10:14:51Z); the value is UTC.
+    TIMESTAMP_FORMAT = 'AUTO'
+    COMMENT = 'Customer change files (see the CSV contract in the README).';
+
+CREATE STAGE IF NOT EXISTS CUSTOMER_STAGE
+    URL = '<% bucket_url %>'
+    STORAGE_INTEGRATION = <% integration %>
+    FILE_FORMAT = CUSTOMER_CSV
+    COMMENT = 'The landing prefix; Snowpipe paths are relative to it.';
+
+-- AUTO_INGEST = FALSE: the ingest function submits only validated files through insertFiles.
+-- ON_ERROR = SKIP_FILE: a file that still fails loads nothing (never half a file), shows up in
+-- COPY_HISTORY as failed, and the monitor alarms on it.
+CREATE PIPE IF NOT EXISTS CUSTOMER_PIPE
+AUTO_INGEST = FALSE
+COMMENT = 'Loads validated customer files into CUSTOMER_RAW with their file name and row number.'
+AS
+COPY INTO CUSTOMER_RAW (
+    CUSTOMER_ID,
+    FIRST_NAME,
+    LAST_NAME,
+    EMAIL,
+    STREET,
+    CITY,
+    STATE,
+    COUNTRY,
+    UPDATED_AT,
+    OP,
+    _FILE_NAME,
+    _FILE_ROW_NUMBER
+)
+FROM (
+    SELECT
+        f.$1,
+        f.$2,
+        f.$3,
+        f.$4,
+        f.$5,
+        f.$6,
+        f.$7,
+        f.$8,
+        f.$9,
+        f.$10,
+        -- The COPY metadata columns are not qualified by the stage alias.
+        METADATA$FILENAME,  -- noqa: RF03
+        METADATA$FILE_ROW_NUMBER  -- noqa: RF03
+    FROM @CUSTOMER_STAGE AS f
+)
+FILE_FORMAT = (FORMAT_NAME = 'CUSTOMER_CSV')
+ON_ERROR = SKIP_FILE;
