@@ -29,6 +29,7 @@ CREATE STAGE IF NOT EXISTS CUSTOMER_STAGE
     COMMENT = 'The landing prefix; Snowpipe paths are relative to it.';
 
 -- AUTO_INGEST = FALSE: the ingest function submits only validated files through insertFiles.
+-- The load time lands in _LOADED_AT through its column default (SYSDATE(), UTC) during the COPY.
 -- ON_ERROR = SKIP_FILE: a file that still fails loads nothing (never half a file), shows up in
 -- COPY_HISTORY as failed, and the monitor alarms on it.
 CREATE PIPE IF NOT EXISTS CUSTOMER_PIPE
