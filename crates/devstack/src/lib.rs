@@ -5,8 +5,8 @@
 mod http;
 pub mod lambda_api;
 pub mod s3;
-pub mod snowpipe_fake;
+pub mod snowflake_fake;
 
 pub use lambda_api::{Outcome, RuntimeApiStandIn};
 pub use s3::{ObjectCreated, S3StandIn};
-pub use snowpipe_fake::SnowpipeFake;
+pub use snowflake_fake::SnowflakeFake;

@@ -25,7 +25,8 @@ pub fn user_agent() -> String {
 
 /// A successful answer and how many attempts it took.
 #[derive(Debug, Clone)]
-pub(crate) struct Answer {
+pub struct Answer {
+    pub status: u16,
     pub body: Bytes,
     pub attempts: u32,
 }
@@ -47,12 +48,18 @@ pub(crate) struct Call<'a> {
     pub path_and_query: String,
     pub json_body: Option<&'a serde_json::Value>,
     pub request_id: &'a str,
+    /// Resends add `retry=true`, so Snowflake does not run a statement twice (SQL API).
+    pub mark_resends: bool,
 }
 
 #[derive(Deserialize)]
 struct ErrorBody {
     code: Option<serde_json::Value>,
     message: Option<String>,
+    #[serde(rename = "sqlState")]
+    sql_state: Option<String>,
+    #[serde(rename = "statementHandle")]
+    statement_handle: Option<String>,
 }
 
 impl SnowflakeClient {
@@ -93,6 +100,11 @@ impl SnowflakeClient {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
             let token = self.signer.token()?;
+            let url = if call.mark_resends && attempt > 1 {
+                format!("{url}&retry=true")
+            } else {
+                url.clone()
+            };
             let mut request = self
                 .http
                 .request(call.method.clone(), &url)
@@ -123,6 +135,7 @@ impl SnowflakeClient {
                             "snowflake call succeeded"
                         );
                         return Ok(Answer {
+                            status: status.as_u16(),
                             body,
                             attempts: attempt,
                         });
@@ -173,6 +186,21 @@ fn http_error(call: &Call<'_>, status: StatusCode, body: &[u8]) -> SnowflakeErro
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         });
+    if status.as_u16() == 422 {
+        return SnowflakeError::StatementFailed {
+            code: code.unwrap_or_default(),
+            sql_state: parsed
+                .as_ref()
+                .and_then(|b| b.sql_state.clone())
+                .unwrap_or_default(),
+            message: parsed
+                .as_ref()
+                .and_then(|b| b.message.clone())
+                .unwrap_or_default(),
+            statement_handle: parsed.as_ref().and_then(|b| b.statement_handle.clone()),
+            request_id: call.request_id.to_owned(),
+        };
+    }
     let message = parsed
         .and_then(|b| b.message)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned());

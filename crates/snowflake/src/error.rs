@@ -13,6 +13,15 @@ pub enum SnowflakeError {
         message: String,
         request_id: String,
     },
+    /// The SQL statement failed (HTTP 422): Snowflake's error code, SQLSTATE and message.
+    #[error("statement failed: {code} ({sql_state}): {message} (requestId {request_id})")]
+    StatementFailed {
+        code: String,
+        sql_state: String,
+        message: String,
+        statement_handle: Option<String>,
+        request_id: String,
+    },
     /// No HTTP answer: connection refused or reset, timeout.
     #[error("{operation} failed: {message} (requestId {request_id})")]
     Transport {
@@ -57,7 +66,8 @@ impl SnowflakeError {
             SnowflakeError::Transport { .. } | SnowflakeError::DeadlineExceeded { .. } => true,
             SnowflakeError::UnexpectedResponse { .. }
             | SnowflakeError::InvalidRequest(_)
-            | SnowflakeError::Key(_) => false,
+            | SnowflakeError::Key(_)
+            | SnowflakeError::StatementFailed { .. } => false,
         }
     }
 
@@ -65,6 +75,7 @@ impl SnowflakeError {
     pub fn status(&self) -> Option<u16> {
         match self {
             SnowflakeError::Http { status, .. } => Some(*status),
+            SnowflakeError::StatementFailed { .. } => Some(422),
             SnowflakeError::DeadlineExceeded { last, .. } => last.status(),
             _ => None,
         }

@@ -1,5 +1,5 @@
 //! A small Snowflake client for the pipeline: key-pair JWT authentication, the Snowpipe REST
-//! API, and one retry policy, with no AWS inside. The base URL is configurable so tests and the
+//! API, the SQL API v2, and one retry policy, with no AWS inside. The base URL is configurable so tests and the
 //! local stand-in can point it at 127.0.0.1.
 
 pub mod auth;
@@ -7,12 +7,14 @@ mod client;
 pub mod error;
 pub mod retry;
 pub mod snowpipe;
+pub mod sql_api;
 
 pub use auth::{JwtSigner, KeyPair, default_base_url, jwt_account};
 pub use client::{SnowflakeClient, user_agent};
 pub use error::SnowflakeError;
 pub use retry::RetryPolicy;
 pub use snowpipe::{InsertFilesResponse, Snowpipe, StagedFile};
+pub use sql_api::{Binding, ResultSet, SqlApi, StatementContext};
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]

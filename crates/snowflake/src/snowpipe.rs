@@ -157,6 +157,7 @@ impl Snowpipe {
                 ),
                 json_body: Some(&body),
                 request_id: &request_id,
+                mark_resends: false,
             };
             let answer = self.client.execute(&call, deadline).await?;
             let mut response: InsertFilesResponse = decode(&call, &answer.body)?;
@@ -195,6 +196,7 @@ impl Snowpipe {
             ),
             json_body: None,
             request_id: &request_id,
+            mark_resends: false,
         };
         let answer = self.client.execute(&call, deadline).await?;
         decode(&call, &answer.body)
@@ -222,6 +224,7 @@ impl Snowpipe {
             ),
             json_body: None,
             request_id: &request_id,
+            mark_resends: false,
         };
         let answer = self.client.execute(&call, deadline).await?;
         decode(&call, &answer.body)

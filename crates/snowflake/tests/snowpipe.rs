@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use devstack::SnowpipeFake;
-use devstack::snowpipe_fake::Reply;
+use devstack::SnowflakeFake;
+use devstack::snowflake_fake::Reply;
 use snowflake::{
     Connection, KeyPair, RetryPolicy, SnowflakeClient, SnowflakeError, Snowpipe, StagedFile,
 };
@@ -16,13 +16,13 @@ const PIPE: &str = "CUSTOMERS.RAW.CUSTOMER_PIPE";
 
 /// A fake on 127.0.0.1 with `replies` scripted, and the pipe client pointed at it.
 async fn start_fake(replies: Vec<Reply>) -> Fake {
-    Fake(SnowpipeFake::start(replies).await.unwrap())
+    Fake(SnowflakeFake::start(replies).await.unwrap())
 }
 
-struct Fake(SnowpipeFake);
+struct Fake(SnowflakeFake);
 
 impl Fake {
-    fn seen(&self) -> Vec<devstack::snowpipe_fake::Seen> {
+    fn seen(&self) -> Vec<devstack::snowflake_fake::Seen> {
         self.0.seen()
     }
 

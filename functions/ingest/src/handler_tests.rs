@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use devstack::snowpipe_fake::Reply;
-use devstack::{S3StandIn, SnowpipeFake};
+use devstack::snowflake_fake::Reply;
+use devstack::{S3StandIn, SnowflakeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::ingest::IngestSettings;
@@ -29,13 +29,13 @@ const MALFORMED: &str = concat!(
 
 struct Fixture {
     s3: S3StandIn,
-    snowpipe: SnowpipeFake,
+    snowpipe: SnowflakeFake,
     ingest: Ingest<S3Store, Snowpipe>,
 }
 
 async fn fixture(replies: Vec<Reply>) -> Fixture {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
-    let snowpipe = SnowpipeFake::start(replies).await.unwrap();
+    let snowpipe = SnowflakeFake::start(replies).await.unwrap();
     let client = s3_client_for_endpoint(
         &s3.endpoint(),
         devstack::s3::ACCESS_KEY,

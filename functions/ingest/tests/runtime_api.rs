@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use devstack::lambda_api::stop_and_read_json_lines;
-use devstack::{Outcome, RuntimeApiStandIn, S3StandIn, SnowpipeFake};
+use devstack::{Outcome, RuntimeApiStandIn, S3StandIn, SnowflakeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::ports::ObjectStore;
@@ -22,7 +22,7 @@ const PRIVATE_KEY_PATH: &str = concat!(
 #[tokio::test(flavor = "multi_thread")]
 async fn binary_validates_submits_logs_and_counts() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
-    let snowpipe = SnowpipeFake::start(vec![]).await.unwrap();
+    let snowpipe = SnowflakeFake::start(vec![]).await.unwrap();
     let api = RuntimeApiStandIn::start().await.unwrap();
 
     let settings = GeneratorSettings {

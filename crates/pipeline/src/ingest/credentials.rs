@@ -146,8 +146,8 @@ impl<S: SettingsSource> PipeLoader for CachedPipe<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use devstack::SnowpipeFake;
-    use devstack::snowpipe_fake::Reply;
+    use devstack::SnowflakeFake;
+    use devstack::snowflake_fake::Reply;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     const KEY: &str = include_str!("../../../snowflake/tests/data/test-only-rsa.p8");
@@ -190,7 +190,7 @@ mod tests {
 
     #[tokio::test]
     async fn loads_settings_once_within_the_ttl() {
-        let fake = SnowpipeFake::start(vec![]).await.unwrap();
+        let fake = SnowflakeFake::start(vec![]).await.unwrap();
         let source = CountingSource {
             settings: settings(fake.base_url()),
             loads: AtomicU32::new(0),
@@ -204,7 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn reloads_after_the_ttl_so_rotation_takes_effect() {
-        let fake = SnowpipeFake::start(vec![]).await.unwrap();
+        let fake = SnowflakeFake::start(vec![]).await.unwrap();
         let source = CountingSource {
             settings: settings(fake.base_url()),
             loads: AtomicU32::new(0),
@@ -217,7 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn reloads_after_a_not_found_pipe() {
-        let fake = SnowpipeFake::start(vec![Reply::status(404, r#"{"message":"no such pipe"}"#)])
+        let fake = SnowflakeFake::start(vec![Reply::status(404, r#"{"message":"no such pipe"}"#)])
             .await
             .unwrap();
         let source = CountingSource {

@@ -1,6 +1,7 @@
-//! A scripted Snowpipe REST fake: records every request and answers from a script (status
-//! codes, slow answers, dropped connections), then with `SUCCESS`. For client and handler tests;
-//! the full Snowflake stand-in (loads, history, SQL) is a separate piece.
+//! A scripted Snowflake HTTP fake (Snowpipe REST, SQL API): records every request and answers
+//! from a script (status codes, slow answers, dropped connections), then with a Snowpipe
+//! `SUCCESS`. For client and handler tests; the full Snowflake stand-in (loads, history, SQL)
+//! is a separate piece.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -64,14 +65,14 @@ struct Script {
 }
 
 /// The running fake. Dropping it stops the server.
-pub struct SnowpipeFake {
+pub struct SnowflakeFake {
     base_url: String,
     script: Arc<Script>,
     server: JoinHandle<()>,
 }
 
-impl SnowpipeFake {
-    pub async fn start(replies: Vec<Reply>) -> std::io::Result<SnowpipeFake> {
+impl SnowflakeFake {
+    pub async fn start(replies: Vec<Reply>) -> std::io::Result<SnowflakeFake> {
         let script = Arc::new(Script {
             replies: Mutex::new(replies.into()),
             seen: Mutex::default(),
@@ -81,7 +82,7 @@ impl SnowpipeFake {
         let shared = script.clone();
         let service = hyper::service::service_fn(move |req| answer(shared.clone(), req));
         let server = crate::http::serve(listener, service, "Snowpipe fake");
-        Ok(SnowpipeFake {
+        Ok(SnowflakeFake {
             base_url,
             script,
             server,
@@ -108,7 +109,7 @@ impl SnowpipeFake {
     }
 }
 
-impl Drop for SnowpipeFake {
+impl Drop for SnowflakeFake {
     fn drop(&mut self) {
         self.server.abort();
     }
