@@ -1,6 +1,7 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
 mod generate;
+mod sql;
 mod validate;
 
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     /// Check files against the CSV contract, as the ingest function does. Exit status: 0 all
     /// valid, 1 any invalid, 2 a file could not be read.
     Validate(validate::ValidateArgs),
+    /// Run one SQL statement through the SQL API v2 (key-pair auth) and print the rows.
+    /// Exit status: 0 done, 1 the statement failed, 2 bad arguments or settings.
+    Sql(sql::SqlArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Validate(args) => return validate::run(args),
+        Command::Sql(args) => return sql::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

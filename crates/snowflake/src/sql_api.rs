@@ -63,7 +63,43 @@ pub enum Value {
     Json(Json),
 }
 
+/// As a person reads it: timestamps in RFC 3339, NULL as `NULL`.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Text(s) => f.write_str(s),
+            Value::Integer(n) => write!(f, "{n}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Boolean(b) => write!(f, "{b}"),
+            Value::Date(d) => write!(f, "{d}"),
+            Value::Time(t) => write!(f, "{t}"),
+            Value::Timestamp(t) => {
+                f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            }
+            Value::TimestampTz(t) => {
+                f.write_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            }
+            Value::Json(j) => write!(f, "{j}"),
+        }
+    }
+}
+
 impl Value {
+    /// As JSON: numbers, booleans and null as themselves, everything else as its text.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Null => Json::Null,
+            Value::Integer(n) => {
+                i64::try_from(*n).map_or_else(|_| Json::String(n.to_string()), Json::from)
+            }
+            Value::Float(x) => json!(x),
+            Value::Boolean(b) => Json::Bool(*b),
+            Value::Json(j) => j.clone(),
+            other => Json::String(other.to_string()),
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Text(s) => Some(s),
