@@ -125,43 +125,60 @@ WHEN SYSTEM$STREAM_HAS_DATA('CUSTOMER_RAW_CHANGES')
 AS
 -- task:TSK_SCD_RAW begin
 -- One row per customer from this batch: the newest by (UPDATED_AT, file name, row number).
--- It is applied only if newer than what CUSTOMER holds, by the same ordering, so the result
--- does not depend on the order files arrive in or on how loads are batched between runs.
+-- IS_NEWER: whether it is newer than what CUSTOMER holds, by the same ordering. Only newer rows
+-- are applied, so the result does not depend on the order files arrive in or on how loads are
+-- batched between runs.
     MERGE INTO CUSTOMER AS tgt
     USING (
         SELECT
-            CUSTOMER_ID,
-            FIRST_NAME,
-            LAST_NAME,
-            EMAIL,
-            STREET,
-            CITY,
-            STATE,
-            COUNTRY,
-            UPDATED_AT,
-            OP,
-            _FILE_NAME,
-            _FILE_ROW_NUMBER
-        FROM CUSTOMER_RAW_CHANGES
-        QUALIFY
-            ROW_NUMBER() OVER (
-                PARTITION BY CUSTOMER_ID
-                ORDER BY UPDATED_AT DESC, _FILE_NAME DESC, _FILE_ROW_NUMBER DESC
-            ) = 1
+            r.CUSTOMER_ID,
+            r.FIRST_NAME,
+            r.LAST_NAME,
+            r.EMAIL,
+            r.STREET,
+            r.CITY,
+            r.STATE,
+            r.COUNTRY,
+            r.UPDATED_AT,
+            r.OP,
+            r._FILE_NAME,
+            r._FILE_ROW_NUMBER,
+            (
+                c.CUSTOMER_ID IS NULL
+                OR r.UPDATED_AT > c.UPDATED_AT
+                OR (r.UPDATED_AT = c.UPDATED_AT AND r._FILE_NAME > c._FILE_NAME)
+                OR (
+                    r.UPDATED_AT = c.UPDATED_AT
+                    AND r._FILE_NAME = c._FILE_NAME
+                    AND r._FILE_ROW_NUMBER > c._FILE_ROW_NUMBER
+                )
+            ) AS IS_NEWER
+        FROM (
+            SELECT
+                CUSTOMER_ID,
+                FIRST_NAME,
+                LAST_NAME,
+                EMAIL,
+                STREET,
+                CITY,
+                STATE,
+                COUNTRY,
+                UPDATED_AT,
+                OP,
+                _FILE_NAME,
+                _FILE_ROW_NUMBER
+            FROM CUSTOMER_RAW_CHANGES
+            QUALIFY
+                ROW_NUMBER() OVER (
+                    PARTITION BY CUSTOMER_ID
+                    ORDER BY UPDATED_AT DESC, _FILE_NAME DESC, _FILE_ROW_NUMBER DESC
+                ) = 1
+        ) AS r
+        LEFT JOIN CUSTOMER AS c ON r.CUSTOMER_ID = c.CUSTOMER_ID
     ) AS src
         ON tgt.CUSTOMER_ID = src.CUSTOMER_ID
     -- A newer delete: tombstone (attributes kept, UPDATED_AT = the delete's time).
-    WHEN MATCHED
-    AND src.OP = 'D'
-    AND (
-        src.UPDATED_AT > tgt.UPDATED_AT
-        OR (src.UPDATED_AT = tgt.UPDATED_AT AND src._FILE_NAME > tgt._FILE_NAME)
-        OR (
-            src.UPDATED_AT = tgt.UPDATED_AT
-            AND src._FILE_NAME = tgt._FILE_NAME
-            AND src._FILE_ROW_NUMBER > tgt._FILE_ROW_NUMBER
-        )
-    )
+    WHEN MATCHED AND src.IS_NEWER AND src.OP = 'D'
     THEN
         UPDATE SET
             IS_DELETED = TRUE,
@@ -171,17 +188,7 @@ AS
             _MERGED_AT = SYSDATE()
     -- A newer upsert: its values (reviving a deleted customer). The ordering columns advance even
     -- when no attribute changed, so a late, older file is still recognised as older.
-    WHEN MATCHED
-    AND src.OP = 'U'
-    AND (
-        src.UPDATED_AT > tgt.UPDATED_AT
-        OR (src.UPDATED_AT = tgt.UPDATED_AT AND src._FILE_NAME > tgt._FILE_NAME)
-        OR (
-            src.UPDATED_AT = tgt.UPDATED_AT
-            AND src._FILE_NAME = tgt._FILE_NAME
-            AND src._FILE_ROW_NUMBER > tgt._FILE_ROW_NUMBER
-        )
-    )
+    WHEN MATCHED AND src.IS_NEWER AND src.OP = 'U'
     THEN
         UPDATE SET
             FIRST_NAME = src.FIRST_NAME,
