@@ -71,7 +71,7 @@ GRANT ROLE CUSTOMER_PIPELINE_MONITOR TO USER CUSTOMER_PIPELINE_MONITOR_USER;
 -- lines and line breaks. For a key pair made with
 --   openssl genrsa 2048 | openssl pkcs8 -topk8 -inform PEM -out rsa_key.p8 -nocrypt
 --   openssl rsa -in rsa_key.p8 -pubout -out rsa_key.pub
--- the value is: grep -v '^-----' rsa_key.pub | tr -d '\n'   (`pipectl key` will print it).
+-- the value is: grep -v '^-----' rsa_key.pub | tr -d '\n', or what `pipectl key` prints.
 -- DESCRIBE USER then shows RSA_PUBLIC_KEY_FP, which must equal the fingerprint the client logs.
 ALTER USER CUSTOMER_PIPELINE_INGEST_USER SET RSA_PUBLIC_KEY = '<% ingest_public_key %>';
 ALTER USER CUSTOMER_PIPELINE_MONITOR_USER SET RSA_PUBLIC_KEY = '<% monitor_public_key %>';

@@ -1,6 +1,7 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
 mod generate;
+mod key;
 mod sql;
 mod validate;
 
@@ -30,6 +31,9 @@ enum Command {
     /// Run one SQL statement through the SQL API v2 (key-pair auth) and print the rows.
     /// Exit status: 0 done, 1 the statement failed, 2 bad arguments or settings.
     Sql(sql::SqlArgs),
+    /// Print a private key's fingerprint and the statement that registers its public key with a
+    /// Snowflake user. Exit status: 0 done, 2 the key cannot be used.
+    Key(key::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Validate(args) => return validate::run(args),
         Command::Sql(args) => return sql::run(args),
+        Command::Key(args) => return key::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,7 @@ const CONVERT_HINT: &str = "convert it with: openssl pkcs8 -topk8 -inform PEM -i
 pub struct KeyPair {
     signing_key: EncodingKey,
     fingerprint: String,
+    public_key_base64: String,
 }
 
 impl fmt::Debug for KeyPair {
@@ -82,13 +83,22 @@ impl KeyPair {
             "SHA256:{}",
             base64::engine::general_purpose::STANDARD.encode(Sha256::digest(public_der.as_bytes()))
         );
+        let public_key_base64 =
+            base64::engine::general_purpose::STANDARD.encode(public_der.as_bytes());
         let pkcs1 = key
             .to_pkcs1_der()
             .map_err(|e| key_error(format!("cannot encode the private key: {e}")))?;
         Ok(KeyPair {
             signing_key: EncodingKey::from_rsa_der(pkcs1.as_bytes()),
             fingerprint,
+            public_key_base64,
         })
+    }
+
+    /// The public key as `ALTER USER … SET RSA_PUBLIC_KEY` takes it: the base64 of its DER
+    /// SubjectPublicKeyInfo (a PEM public key's body without lines).
+    pub fn public_key_base64(&self) -> &str {
+        &self.public_key_base64
     }
 
     /// `SHA256:<base64>`, as `DESCRIBE USER` shows in RSA_PUBLIC_KEY_FP.

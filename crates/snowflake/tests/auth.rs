@@ -163,3 +163,13 @@ fn host_keeps_region_and_uses_dashes() {
         "https://myorg-my-account.snowflakecomputing.com"
     );
 }
+
+#[test]
+fn public_key_body_matches_the_pem_public_key() {
+    let key = KeyPair::from_pem(KEY, None).unwrap();
+    let body: String = PUBLIC_KEY
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert_eq!(key.public_key_base64(), body);
+}
