@@ -70,21 +70,36 @@ pub async fn upload_chunks<S: ObjectStore>(
         });
     }
     let upload_id = store.create_multipart(key, content_type).await?;
+    // `None` while the producer is generating the next part on a blocking thread.
+    let mut producer = Some(chunks);
     let result = async {
-        let mut parts = vec![
-            store
-                .upload_part(key, &upload_id, 1, Bytes::from(first.bytes))
-                .await?,
-        ];
-        while let Some(chunk) = chunks.next_chunk().map_err(generate_err)? {
-            bytes += chunk.bytes.len() as u64;
+        let mut parts = Vec::new();
+        let mut current = Some(first);
+        while let Some(chunk) = current.take() {
             let number = parts.len() as i32 + 1;
-            parts.push(
-                store
-                    .upload_part(key, &upload_id, number, Bytes::from(chunk.bytes))
-                    .await?,
-            );
-            info!(key, part = number, rows = chunks.rows(), "uploaded part");
+            // The next part is generated while this one uploads, so the two overlap; at most
+            // two parts are in memory.
+            let generating = match (chunk.last, producer.take()) {
+                (false, Some(mut chunks)) => Some(tokio::task::spawn_blocking(move || {
+                    let next = chunks.next_chunk();
+                    (chunks, next)
+                })),
+                (_, chunks) => {
+                    producer = chunks;
+                    None
+                }
+            };
+            let uploaded = store
+                .upload_part(key, &upload_id, number, Bytes::from(chunk.bytes))
+                .await;
+            if let Some(generating) = generating {
+                let (chunks, next) = generating.await.expect("generating a part does not panic");
+                producer = Some(chunks);
+                current = next.map_err(generate_err)?;
+                bytes += current.as_ref().map_or(0, |c| c.bytes.len() as u64);
+            }
+            parts.push(uploaded?);
+            info!(key, part = number, "uploaded part");
         }
         let outcome = store
             .complete_multipart_if_absent(key, &upload_id, &parts)
@@ -92,6 +107,7 @@ pub async fn upload_chunks<S: ObjectStore>(
         Ok::<_, UploadError>((outcome, parts))
     }
     .await;
+    let rows = producer.as_ref().map_or(0, CsvChunks::rows);
     match result {
         Ok((outcome, parts)) => {
             if outcome == PutOutcome::AlreadyExists {
@@ -99,7 +115,7 @@ pub async fn upload_chunks<S: ObjectStore>(
             }
             Ok(Uploaded {
                 outcome,
-                rows: chunks.rows(),
+                rows,
                 bytes,
                 parts: parts.len(),
             })
