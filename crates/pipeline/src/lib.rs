@@ -9,6 +9,7 @@ pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;
+pub mod monitor;
 pub mod ports;
 pub mod sql;
 pub mod upload;

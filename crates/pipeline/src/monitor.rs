@@ -1,0 +1,305 @@
+//! The monitor's health checks (reference §4): each is one SQL statement through the SQL API
+//! and the reading of its answer into typed problems and gauge values. Which problems are new,
+//! the high-water mark, metrics and alerts build on this.
+
+use std::future::Future;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::Serialize;
+use snowflake::sql_api::Value;
+use snowflake::{Binding, ResultSet, SnowflakeError, SqlApi};
+use tokio::time::Instant;
+
+/// Runs statements (the SQL API in production, scripted answers in tests).
+pub trait Warehouse: Send + Sync {
+    fn query(
+        &self,
+        statement: &str,
+        bindings: &[Binding],
+        deadline: Instant,
+    ) -> impl Future<Output = Result<ResultSet, SnowflakeError>> + Send;
+}
+
+impl Warehouse for SqlApi {
+    async fn query(
+        &self,
+        statement: &str,
+        bindings: &[Binding],
+        deadline: Instant,
+    ) -> Result<ResultSet, SnowflakeError> {
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(std::time::Duration::from_secs(1));
+        SqlApi::query(self, statement, bindings, timeout, deadline).await
+    }
+}
+
+/// What to watch. Names are unquoted Snowflake identifiers (checked by [`MonitorTarget::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorTarget {
+    pub database: String,
+    pub schema: String,
+    /// Unqualified, e.g. CUSTOMER_PIPE.
+    pub pipe: String,
+    /// Unqualified, e.g. CUSTOMER_RAW.
+    pub table: String,
+    /// Unqualified task names of the graph.
+    pub tasks: Vec<String>,
+    /// Unqualified stream names.
+    pub streams: Vec<String>,
+}
+
+impl MonitorTarget {
+    /// SHOW statements take no bindings, so names are written into them: only plain identifiers
+    /// are accepted.
+    pub fn check(&self) -> Result<(), String> {
+        let names = [&self.database, &self.schema, &self.pipe, &self.table]
+            .into_iter()
+            .chain(&self.tasks)
+            .chain(&self.streams);
+        for name in names {
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+            if !plain {
+                return Err(format!(
+                    "'{name}' is not a plain Snowflake identifier (letters, digits, _ and $)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn qualified(&self, name: &str) -> String {
+        format!("{}.{}.{name}", self.database, self.schema)
+    }
+}
+
+/// Something wrong, with what an operator needs to find it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    TaskFailed {
+        task: String,
+        state: String,
+        query_id: Option<String>,
+        error_code: Option<String>,
+        error_message: Option<String>,
+        scheduled_time: String,
+    },
+    LoadFailed {
+        file: String,
+        status: String,
+        first_error: Option<String>,
+        rows_loaded: Option<i128>,
+        errors: Option<i128>,
+        last_load_time: String,
+    },
+    PipeNotRunning {
+        pipe: String,
+        state: String,
+    },
+    TaskSuspended {
+        task: String,
+    },
+    StaleStream {
+        stream: String,
+    },
+}
+
+impl Problem {
+    /// Identifies the occurrence, so each is reported once however often it is seen.
+    pub fn key(&self) -> String {
+        match self {
+            Problem::TaskFailed {
+                task,
+                query_id,
+                scheduled_time,
+                ..
+            } => {
+                format!(
+                    "task:{task}:{}",
+                    query_id.as_deref().unwrap_or(scheduled_time)
+                )
+            }
+            Problem::LoadFailed {
+                file,
+                last_load_time,
+                ..
+            } => format!("load:{file}:{last_load_time}"),
+            Problem::PipeNotRunning { pipe, state } => format!("pipe:{pipe}:{state}"),
+            Problem::TaskSuspended { task } => format!("suspended:{task}"),
+            Problem::StaleStream { stream } => format!("stale:{stream}"),
+        }
+    }
+}
+
+/// One round of checks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Health {
+    pub problems: Vec<Problem>,
+    pub pipe_pending_files: u64,
+    /// `None` when the pipe has not ingested anything (or says nothing about it).
+    pub minutes_since_last_ingest: Option<f64>,
+}
+
+/// TASK_HISTORY keeps 7 days and COPY_HISTORY 14; windows are clamped inside them.
+const TASK_HISTORY_DAYS: i64 = 7;
+const COPY_HISTORY_DAYS: i64 = 14;
+
+const ISO: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.FF3TZH:TZM'"#;
+
+/// Runs every check for what happened since `since` (and the current state).
+pub async fn check_health<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<Health, SnowflakeError> {
+    target.check().map_err(SnowflakeError::InvalidRequest)?;
+    let mut health = Health::default();
+    let window_start = |days: i64| {
+        let earliest = now - TimeDelta::days(days) + TimeDelta::minutes(5);
+        Binding::Text(
+            since
+                .max(earliest)
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        )
+    };
+
+    let tasks = warehouse
+        .query(
+            &task_failures_sql(target),
+            &[
+                window_start(TASK_HISTORY_DAYS),
+                Binding::Text(target.schema.clone()),
+            ],
+            deadline,
+        )
+        .await?;
+    for row in 0..tasks.rows.len() {
+        health.problems.push(Problem::TaskFailed {
+            task: text(&tasks, row, "NAME").unwrap_or_default(),
+            state: text(&tasks, row, "STATE").unwrap_or_default(),
+            query_id: text(&tasks, row, "QUERY_ID"),
+            error_code: text(&tasks, row, "ERROR_CODE"),
+            error_message: text(&tasks, row, "ERROR_MESSAGE"),
+            scheduled_time: text(&tasks, row, "SCHEDULED_TIME").unwrap_or_default(),
+        });
+    }
+
+    let loads = warehouse
+        .query(
+            &format!(
+                "SELECT FILE_NAME, STATUS, FIRST_ERROR_MESSAGE, ROW_COUNT, ERROR_COUNT, \
+                 TO_VARCHAR(LAST_LOAD_TIME, {ISO}) AS LAST_LOAD_TIME \
+                 FROM TABLE({db}.INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME => ?, START_TIME => TO_TIMESTAMP_LTZ(?))) \
+                 WHERE UPPER(STATUS) NOT IN ('LOADED', 'LOAD IN PROGRESS') ORDER BY LAST_LOAD_TIME",
+                db = target.database
+            ),
+            &[Binding::Text(target.qualified(&target.table)), window_start(COPY_HISTORY_DAYS)],
+            deadline,
+        )
+        .await?;
+    for row in 0..loads.rows.len() {
+        health.problems.push(Problem::LoadFailed {
+            file: text(&loads, row, "FILE_NAME").unwrap_or_default(),
+            status: text(&loads, row, "STATUS").unwrap_or_default(),
+            first_error: text(&loads, row, "FIRST_ERROR_MESSAGE"),
+            rows_loaded: loads.get(row, "ROW_COUNT").and_then(Value::as_i128),
+            errors: loads.get(row, "ERROR_COUNT").and_then(Value::as_i128),
+            last_load_time: text(&loads, row, "LAST_LOAD_TIME").unwrap_or_default(),
+        });
+    }
+
+    let pipe = warehouse
+        .query(
+            "SELECT SYSTEM$PIPE_STATUS(?) AS STATUS",
+            &[Binding::Text(target.qualified(&target.pipe))],
+            deadline,
+        )
+        .await?;
+    let status: serde_json::Value = text(&pipe, 0, "STATUS")
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let state = status["executionState"]
+        .as_str()
+        .unwrap_or("UNKNOWN")
+        .to_owned();
+    if state != "RUNNING" {
+        health.problems.push(Problem::PipeNotRunning {
+            pipe: target.pipe.clone(),
+            state,
+        });
+    }
+    health.pipe_pending_files = status["pendingFileCount"].as_u64().unwrap_or(0);
+    health.minutes_since_last_ingest = status["lastIngestedTimestamp"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (now - t.to_utc()).num_seconds() as f64 / 60.0);
+
+    let shown_tasks = warehouse
+        .query(
+            &format!("SHOW TASKS IN SCHEMA {}.{}", target.database, target.schema),
+            &[],
+            deadline,
+        )
+        .await?;
+    for row in 0..shown_tasks.rows.len() {
+        let name = text(&shown_tasks, row, "name").unwrap_or_default();
+        let suspended =
+            text(&shown_tasks, row, "state").is_some_and(|s| s.eq_ignore_ascii_case("suspended"));
+        if suspended && target.tasks.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+            health.problems.push(Problem::TaskSuspended { task: name });
+        }
+    }
+
+    let shown_streams = warehouse
+        .query(
+            &format!(
+                "SHOW STREAMS IN SCHEMA {}.{}",
+                target.database, target.schema
+            ),
+            &[],
+            deadline,
+        )
+        .await?;
+    for row in 0..shown_streams.rows.len() {
+        let name = text(&shown_streams, row, "name").unwrap_or_default();
+        let stale =
+            text(&shown_streams, row, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        if stale && target.streams.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            health.problems.push(Problem::StaleStream { stream: name });
+        }
+    }
+    Ok(health)
+}
+
+fn task_failures_sql(target: &MonitorTarget) -> String {
+    let names = target
+        .tasks
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT NAME, STATE, QUERY_ID, ERROR_CODE, ERROR_MESSAGE, \
+         TO_VARCHAR(SCHEDULED_TIME, {ISO}) AS SCHEDULED_TIME \
+         FROM TABLE({db}.INFORMATION_SCHEMA.TASK_HISTORY(\
+         SCHEDULED_TIME_RANGE_START => TO_TIMESTAMP_LTZ(?), RESULT_LIMIT => 10000, ERROR_ONLY => TRUE)) \
+         WHERE SCHEMA_NAME = ? AND NAME IN ({names}) \
+         AND STATE IN ('FAILED', 'FAILED_AND_AUTO_SUSPENDED', 'CANCELLED') ORDER BY SCHEDULED_TIME",
+        db = target.database
+    )
+}
+
+/// A cell as text (numbers and timestamps as they print), `None` for NULL or a missing column.
+fn text(result: &ResultSet, row: usize, column: &str) -> Option<String> {
+    match result.get(row, column)? {
+        Value::Null => None,
+        Value::Text(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}

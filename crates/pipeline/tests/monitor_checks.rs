@@ -1,0 +1,278 @@
+//! The monitor's health checks against scripted SQL API answers, in the order the checks run:
+//! task history, copy history, pipe status, SHOW TASKS, SHOW STREAMS.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use devstack::SnowflakeFake;
+use devstack::snowflake_fake::Reply;
+use pipeline::monitor::{MonitorTarget, Problem, check_health};
+use serde_json::json;
+use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, SqlApi, StatementContext};
+use tokio::time::Instant;
+
+const KEY: &str = include_str!("../../snowflake/tests/data/test-only-rsa.p8");
+
+fn result(columns: &[(&str, &str)], rows: serde_json::Value) -> Reply {
+    let row_type: Vec<_> = columns
+        .iter()
+        .map(|(name, kind)| json!({"name": name, "type": kind, "scale": 0}))
+        .collect();
+    let body = json!({
+        "statementHandle": "h",
+        "resultSetMetaData": {"format": "jsonv2", "rowType": row_type, "partitionInfo": [{"rowCount": 1}]},
+        "data": rows,
+    });
+    Reply::status(200, &body.to_string())
+}
+
+fn tasks(rows: serde_json::Value) -> Reply {
+    result(
+        &[
+            ("NAME", "text"),
+            ("STATE", "text"),
+            ("QUERY_ID", "text"),
+            ("ERROR_CODE", "text"),
+            ("ERROR_MESSAGE", "text"),
+            ("SCHEDULED_TIME", "text"),
+        ],
+        rows,
+    )
+}
+
+fn loads(rows: serde_json::Value) -> Reply {
+    result(
+        &[
+            ("FILE_NAME", "text"),
+            ("STATUS", "text"),
+            ("FIRST_ERROR_MESSAGE", "text"),
+            ("ROW_COUNT", "fixed"),
+            ("ERROR_COUNT", "fixed"),
+            ("LAST_LOAD_TIME", "text"),
+        ],
+        rows,
+    )
+}
+
+fn pipe(status: serde_json::Value) -> Reply {
+    result(&[("STATUS", "text")], json!([[status.to_string()]]))
+}
+
+fn shown(column: &str, rows: serde_json::Value) -> Reply {
+    result(&[("name", "text"), (column, "text")], rows)
+}
+
+fn target() -> MonitorTarget {
+    MonitorTarget {
+        database: "CUSTOMERS".into(),
+        schema: "RAW".into(),
+        pipe: "CUSTOMER_PIPE".into(),
+        table: "CUSTOMER_RAW".into(),
+        tasks: vec!["TSK_SCD_RAW".into(), "TSK_SCD_HIST".into()],
+        streams: vec!["CUSTOMER_RAW_CHANGES".into(), "CUSTOMER_CHANGES".into()],
+    }
+}
+
+fn warehouse(fake: &SnowflakeFake) -> SqlApi {
+    let connection = Connection {
+        account: "xy12345".into(),
+        user: "monitor".into(),
+        jwt_account: None,
+        base_url: Some(fake.base_url().to_owned()),
+    };
+    let client = SnowflakeClient::connect(
+        &connection,
+        KeyPair::from_pem(KEY, None).unwrap(),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    SqlApi::new(Arc::new(client), StatementContext::default())
+}
+
+fn at(ts: &str) -> DateTime<Utc> {
+    ts.parse().unwrap()
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+#[tokio::test]
+async fn a_healthy_pipeline_has_no_problems() {
+    let fake = SnowflakeFake::start(vec![
+        tasks(json!([])),
+        loads(json!([])),
+        pipe(json!({"executionState": "RUNNING", "pendingFileCount": 0, "lastIngestedTimestamp": "2026-11-23T10:25:00.000Z"})),
+        shown("state", json!([["TSK_SCD_RAW", "started"], ["TSK_SCD_HIST", "started"]])),
+        shown("stale", json!([["CUSTOMER_RAW_CHANGES", "false"], ["CUSTOMER_CHANGES", "false"]])),
+    ])
+    .await
+    .unwrap();
+    let health = check_health(
+        &warehouse(&fake),
+        &target(),
+        at("2026-11-23T10:00:00Z"),
+        at("2026-11-23T10:30:00Z"),
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert!(health.problems.is_empty(), "{:?}", health.problems);
+    assert_eq!(health.minutes_since_last_ingest, Some(5.0));
+    assert_eq!(fake.seen().len(), 5);
+}
+
+#[tokio::test]
+async fn reads_every_kind_of_problem_with_its_details() {
+    let fake = SnowflakeFake::start(vec![
+        tasks(json!([["TSK_SCD_RAW", "FAILED", "01b-q", "100038", "Numeric value 'x' is not recognized", "2026-11-23T10:01:00.000+00:00"]])),
+        loads(json!([["customer_a.csv", "Load failed", "Field delimiter ',' found while expecting record delimiter", "0", "1", "2026-11-23T10:02:00.000+00:00"]])),
+        pipe(json!({"executionState": "STOPPED_STAGE_DROPPED", "pendingFileCount": 3, "lastIngestedTimestamp": "2026-11-23T10:00:00.000Z"})),
+        shown("state", json!([["TSK_SCD_RAW", "started"], ["TSK_SCD_HIST", "suspended"], ["SOMEONE_ELSES", "suspended"]])),
+        shown("stale", json!([["CUSTOMER_CHANGES", "true"], ["CUSTOMER_RAW_CHANGES", "false"]])),
+    ])
+    .await
+    .unwrap();
+    let health = check_health(
+        &warehouse(&fake),
+        &target(),
+        at("2026-11-23T10:00:00Z"),
+        at("2026-11-23T10:30:00Z"),
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        health.problems,
+        vec![
+            Problem::TaskFailed {
+                task: "TSK_SCD_RAW".into(),
+                state: "FAILED".into(),
+                query_id: Some("01b-q".into()),
+                error_code: Some("100038".into()),
+                error_message: Some("Numeric value 'x' is not recognized".into()),
+                scheduled_time: "2026-11-23T10:01:00.000+00:00".into(),
+            },
+            Problem::LoadFailed {
+                file: "customer_a.csv".into(),
+                status: "Load failed".into(),
+                first_error: Some(
+                    "Field delimiter ',' found while expecting record delimiter".into()
+                ),
+                rows_loaded: Some(0),
+                errors: Some(1),
+                last_load_time: "2026-11-23T10:02:00.000+00:00".into(),
+            },
+            Problem::PipeNotRunning {
+                pipe: "CUSTOMER_PIPE".into(),
+                state: "STOPPED_STAGE_DROPPED".into()
+            },
+            Problem::TaskSuspended {
+                task: "TSK_SCD_HIST".into()
+            },
+            Problem::StaleStream {
+                stream: "CUSTOMER_CHANGES".into()
+            },
+        ]
+    );
+    assert_eq!(health.pipe_pending_files, 3);
+    assert_eq!(health.minutes_since_last_ingest, Some(30.0));
+    assert_eq!(health.problems[0].key(), "task:TSK_SCD_RAW:01b-q");
+    assert_eq!(
+        health.problems[1].key(),
+        "load:customer_a.csv:2026-11-23T10:02:00.000+00:00"
+    );
+}
+
+#[tokio::test]
+async fn binds_values_and_keeps_windows_inside_the_history_retention() {
+    let fake = SnowflakeFake::start(vec![
+        tasks(json!([])),
+        loads(json!([])),
+        pipe(json!({"executionState": "RUNNING"})),
+        shown("state", json!([])),
+        shown("stale", json!([])),
+    ])
+    .await
+    .unwrap();
+    let now = at("2026-11-23T10:30:00Z");
+    check_health(
+        &warehouse(&fake),
+        &target(),
+        at("2026-10-01T00:00:00Z"),
+        now,
+        soon(),
+    )
+    .await
+    .unwrap();
+    let seen = fake.seen();
+    let task_query = seen[0].json();
+    assert!(
+        task_query["statement"]
+            .as_str()
+            .unwrap()
+            .contains("NAME IN ('TSK_SCD_RAW', 'TSK_SCD_HIST')")
+    );
+    assert_eq!(
+        task_query["bindings"]["1"]["value"], "2026-11-16T10:35:00.000Z",
+        "7 days back, less a margin"
+    );
+    assert_eq!(task_query["bindings"]["2"]["value"], "RAW");
+    let copy_query = seen[1].json();
+    assert_eq!(
+        copy_query["bindings"]["1"]["value"],
+        "CUSTOMERS.RAW.CUSTOMER_RAW"
+    );
+    assert_eq!(
+        copy_query["bindings"]["2"]["value"], "2026-11-09T10:35:00.000Z",
+        "14 days back, less a margin"
+    );
+    assert_eq!(
+        seen[2].json()["bindings"]["1"]["value"],
+        "CUSTOMERS.RAW.CUSTOMER_PIPE"
+    );
+    assert_eq!(
+        seen[3].json()["statement"],
+        "SHOW TASKS IN SCHEMA CUSTOMERS.RAW"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_query_fails_the_round() {
+    let failure = r#"{"code":"002003","sqlState":"02000","message":"Object does not exist","statementHandle":"h"}"#;
+    let fake = SnowflakeFake::start(vec![Reply::status(422, failure)])
+        .await
+        .unwrap();
+    let result = check_health(
+        &warehouse(&fake),
+        &target(),
+        at("2026-11-23T10:00:00Z"),
+        at("2026-11-23T10:30:00Z"),
+        soon(),
+    )
+    .await;
+    assert!(result.is_err());
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn refuses_names_that_are_not_plain_identifiers() {
+    let fake = SnowflakeFake::start(vec![]).await.unwrap();
+    let mut bad = target();
+    bad.schema = "RAW; DROP TABLE X".into();
+    let err = check_health(
+        &warehouse(&fake),
+        &bad,
+        at("2026-11-23T10:00:00Z"),
+        at("2026-11-23T10:30:00Z"),
+        soon(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("not a plain Snowflake identifier"),
+        "{err}"
+    );
+    assert!(fake.seen().is_empty());
+}
