@@ -6,6 +6,8 @@ use std::fmt::Debug;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::config::ConfigError;
+
 /// Starts the runtime with tracing and an EMF collector whose metrics carry the dimension
 /// `Function=<function>` and are flushed after each invocation. The handler's error becomes
 /// Lambda's error payload; its `Diagnostic` error type tells operators what kind it is.
@@ -29,6 +31,14 @@ where
         .init()
         .map_err(|e| format!("metrics setup failed: {e}"))?;
     metrics_cloudwatch_embedded::lambda::service::run(metrics, service_fn(handler)).await
+}
+
+/// Reads the configuration at cold start. A problem is logged as one structured error line (the
+/// readable message operators search for) before the start fails with it.
+pub fn load_config<T>(load: impl FnOnce() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+    load().inspect_err(|err| {
+        lambda_runtime::tracing::error!(error = %err, "invalid configuration: the function cannot start");
+    })
 }
 
 /// Call first in `main`: honours AWS_LAMBDA_LOG_FORMAT=JSON and AWS_LAMBDA_LOG_LEVEL / RUST_LOG.

@@ -10,9 +10,7 @@ use pipeline::config::{Env, GeneratorConfig};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pipeline::lambda::init_logging();
-    let config = GeneratorConfig::from_env(&Env::process()).inspect_err(|err| {
-        tracing::error!(error = %err, "invalid configuration: the function cannot start");
-    })?;
+    let config = pipeline::lambda::load_config(|| GeneratorConfig::from_env(&Env::process()))?;
     let store = S3Store::new(s3_client_from_env().await, config.bucket.clone());
     let (store, config) = (&store, &config);
     pipeline::lambda::run(

@@ -19,9 +19,7 @@ use snowflake::RetryPolicy;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     pipeline::lambda::init_logging();
-    let config = IngestConfig::from_env(&Env::process()).inspect_err(|err| {
-        tracing::error!(error = %err, "invalid configuration: the function cannot start");
-    })?;
+    let config = pipeline::lambda::load_config(|| IngestConfig::from_env(&Env::process()))?;
     let aws = config_from_env().await;
     let store = S3Store::new(S3Client::new(&aws), config.bucket.clone());
     let policy = RetryPolicy::default();
