@@ -4,6 +4,7 @@
 
 mod http;
 pub mod lambda_api;
+pub mod monitor_replies;
 pub mod s3;
 pub mod snowflake_fake;
 

@@ -167,13 +167,17 @@ impl ConditionalFs {
         bucket: &str,
         key: &str,
         if_none_match: Option<&IfNoneMatch>,
+        if_match: Option<&IfMatch>,
     ) -> S3Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
         self.require_bucket(bucket)?;
-        if !if_none_match.is_some_and(|c| c.is_any()) {
+        let create_only = if_none_match.is_some_and(|c| c.is_any());
+        if !create_only && if_match.is_none() {
             return Ok(None);
         }
+        // For If-Match, s3s-fs compares the ETag itself; holding the lock makes that compare
+        // and the write one step.
         let guard = self.write_lock.lock().await;
-        if self.exists(bucket, key) {
+        if create_only && self.exists(bucket, key) {
             return Err(s3s::s3_error!(
                 PreconditionFailed,
                 "At least one of the pre-conditions you specified did not hold"
@@ -207,7 +211,12 @@ impl S3 for ConditionalFs {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let _guard = self
-            .admit_write(&bucket, &key, req.input.if_none_match.as_ref())
+            .admit_write(
+                &bucket,
+                &key,
+                req.input.if_none_match.as_ref(),
+                req.input.if_match.as_ref(),
+            )
             .await?;
         let response = self.fs.put_object(req).await?;
         let e_tag = response.output.e_tag.as_ref().map(|t| t.value().to_owned());
@@ -223,7 +232,12 @@ impl S3 for ConditionalFs {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let _guard = self
-            .admit_write(&bucket, &key, req.input.if_none_match.as_ref())
+            .admit_write(
+                &bucket,
+                &key,
+                req.input.if_none_match.as_ref(),
+                req.input.if_match.as_ref(),
+            )
             .await?;
         let response = self.fs.complete_multipart_upload(req).await?;
         let e_tag = response.output.e_tag.as_ref().map(|t| t.value().to_owned());

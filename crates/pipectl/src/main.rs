@@ -1,5 +1,7 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
+mod connection;
+mod doctor;
 mod generate;
 mod key;
 mod sql;
@@ -34,6 +36,10 @@ enum Command {
     /// Print a private key's fingerprint and the statement that registers its public key with a
     /// Snowflake user. Exit status: 0 done, 2 the key cannot be used.
     Key(key::KeyArgs),
+    /// Check a configuration end to end: the key, Snowflake accepting it, the warehouse, the
+    /// pipe, the tasks and the bucket, each failure with what to do.
+    /// Exit status: 0 all passed, 1 a check failed, 2 incomplete settings.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => return validate::run(args),
         Command::Sql(args) => return sql::run(args),
         Command::Key(args) => return key::run(args),
+        Command::Doctor(args) => return doctor::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

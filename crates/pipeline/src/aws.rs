@@ -4,14 +4,17 @@ pub use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 pub use aws_sdk_s3::Client as S3Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+pub use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
 use crate::ingest::IngestError;
 use crate::ingest::credentials::{SettingsSource, SnowflakeSettings};
-use crate::ports::{ObjectReader, ObjectStore, PutOutcome, StoreError, UploadedPart};
+use crate::ports::{
+    ObjectReader, ObjectStore, PutOutcome, StoreError, SwapOutcome, UploadedPart, VersionedObject,
+};
 
 /// The AWS configuration of the Lambda environment (region, role credentials), loaded once.
 pub async fn config_from_env() -> aws_config::SdkConfig {
@@ -162,6 +165,65 @@ impl ObjectStore for S3Store {
             Ok(output) => Ok(Some(Box::pin(output.body.into_async_read()))),
             Err(err) if err.code() == Some("NoSuchKey") => Ok(None),
             Err(err) => Err(self.error("GetObject", key, err)),
+        }
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err) if err.code() == Some("NoSuchKey") => return Ok(None),
+            Err(err) => return Err(self.error("GetObject", key, err)),
+        };
+        let e_tag = output.e_tag.clone().unwrap_or_default();
+        let body = output.body.collect().await.map_err(|err| StoreError {
+            operation: "GetObject",
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            message: format!("reading the body failed: {err}"),
+            retryable: true,
+        })?;
+        Ok(Some(VersionedObject {
+            body: body.into_bytes(),
+            e_tag,
+        }))
+    }
+
+    async fn replace_if_unchanged(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        read_e_tag: Option<&str>,
+    ) -> Result<SwapOutcome, StoreError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        let request = match read_e_tag {
+            Some(e_tag) => request.if_match(e_tag),
+            None => request.if_none_match("*"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(SwapOutcome::Written),
+            // 409 ConditionalRequestConflict: a concurrent conditional write is in flight; one of
+            // the two will win, and it is not this one yet. Treat as lost, not as an error.
+            Err(err)
+                if is_precondition_failed(&err)
+                    || err.code() == Some("ConditionalRequestConflict") =>
+            {
+                Ok(SwapOutcome::Conflict)
+            }
+            Err(err) => Err(self.error("PutObject", key, err)),
         }
     }
 

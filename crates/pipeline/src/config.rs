@@ -198,18 +198,7 @@ impl IngestConfig {
                 })
             }
         };
-        let snowflake = match (env.lookup)("SNOWFLAKE_SECRET_ARN").filter(|v| !v.trim().is_empty())
-        {
-            Some(id) => SnowflakeSource::Secret {
-                id: id.trim().to_owned(),
-                ttl: std::time::Duration::from_secs(env.parsed(
-                    "SECRET_TTL_SECONDS",
-                    900,
-                    "a whole number of seconds",
-                )?),
-            },
-            None => SnowflakeSource::Fixed(fixed_snowflake_settings(env)?),
-        };
+        let snowflake = snowflake_source(env)?;
         Ok(IngestConfig {
             bucket: env.required(
                 "BUCKET",
@@ -262,7 +251,132 @@ fn fixed_snowflake_settings<F: Fn(&str) -> Option<String>>(
         passphrase: optional("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
         jwt_account: optional("SNOWFLAKE_JWT_ACCOUNT"),
         base_url: optional("SNOWFLAKE_BASE_URL"),
+        warehouse: optional("SNOWFLAKE_WAREHOUSE"),
+        role: optional("SNOWFLAKE_ROLE"),
     })
+}
+
+/// `SNOWFLAKE_SECRET_ARN` (re-read after `SECRET_TTL_SECONDS`), else the `SNOWFLAKE_*` variables.
+fn snowflake_source<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<SnowflakeSource, ConfigError> {
+    Ok(
+        match (env.lookup)("SNOWFLAKE_SECRET_ARN").filter(|v| !v.trim().is_empty()) {
+            Some(id) => SnowflakeSource::Secret {
+                id: id.trim().to_owned(),
+                ttl: std::time::Duration::from_secs(env.parsed(
+                    "SECRET_TTL_SECONDS",
+                    900,
+                    "a whole number of seconds",
+                )?),
+            },
+            None => SnowflakeSource::Fixed(fixed_snowflake_settings(env)?),
+        },
+    )
+}
+
+/// The monitor function's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    /// The bucket holding the state object.
+    pub bucket: String,
+    pub state_key: String,
+    pub snowflake: SnowflakeSource,
+    /// Watched objects in the pipe's schema.
+    pub table: String,
+    pub tasks: Vec<String>,
+    pub streams: Vec<String>,
+    pub overlap: chrono::TimeDelta,
+    pub lookback: chrono::TimeDelta,
+    /// Slack-compatible incoming webhook; a secret, so never logged.
+    pub alert_webhook_url: Option<String>,
+    pub deadline_margin: std::time::Duration,
+    pub metrics_namespace: String,
+}
+
+impl MonitorConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let names = |variable: &'static str, default: &str| -> Result<Vec<String>, ConfigError> {
+            let value = env.parsed(variable, default.to_owned(), "comma-separated names")?;
+            let names: Vec<String> = value
+                .split(',')
+                .map(|n| n.trim().to_ascii_uppercase())
+                .filter(|n| !n.is_empty())
+                .collect();
+            let plain = |n: &String| {
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            };
+            if names.iter().all(plain) {
+                Ok(names)
+            } else {
+                Err(ConfigError {
+                    variable,
+                    problem: format!("is '{value}'"),
+                    expected: "comma-separated unquoted Snowflake names, e.g. TSK_SCD_RAW,TSK_SCD_HIST",
+                })
+            }
+        };
+        let minutes =
+            |variable: &'static str, default: i64| -> Result<chrono::TimeDelta, ConfigError> {
+                let value: i64 =
+                    env.parsed(variable, default, "a whole number of minutes, 0 to 20160")?;
+                if (0..=20_160).contains(&value) {
+                    Ok(chrono::TimeDelta::minutes(value))
+                } else {
+                    Err(ConfigError {
+                        variable,
+                        problem: format!("is {value}"),
+                        expected: "a whole number of minutes, 0 to 20160 (14 days)",
+                    })
+                }
+            };
+        let table = names("MONITOR_TABLE", "CUSTOMER_RAW")?;
+        let [table] = &table[..] else {
+            return Err(ConfigError {
+                variable: "MONITOR_TABLE",
+                problem: "is not one name".into(),
+                expected: "the raw table's unquoted name, e.g. CUSTOMER_RAW",
+            });
+        };
+        Ok(MonitorConfig {
+            bucket: env.required(
+                "BUCKET",
+                "the name of the S3 bucket holding the monitor's state",
+            )?,
+            state_key: env.parsed("STATE_KEY", "monitor/state.json".to_owned(), "an S3 key")?,
+            snowflake: snowflake_source(env)?,
+            table: table.clone(),
+            tasks: names("MONITOR_TASKS", "TSK_SCD_RAW,TSK_SCD_HIST")?,
+            streams: names("MONITOR_STREAMS", "CUSTOMER_RAW_CHANGES,CUSTOMER_CHANGES")?,
+            overlap: minutes("HISTORY_OVERLAP_MINUTES", 60)?,
+            lookback: minutes("FIRST_RUN_LOOKBACK_MINUTES", 60)?,
+            alert_webhook_url: match (env.lookup)("ALERT_WEBHOOK_URL").map(|v| v.trim().to_owned())
+            {
+                Some(url) if url.is_empty() => None,
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
+                // The value is a secret: say what is wrong without echoing it.
+                Some(_) => {
+                    return Err(ConfigError {
+                        variable: "ALERT_WEBHOOK_URL",
+                        problem: "is not an http(s) URL".into(),
+                        expected: "an incoming-webhook URL such as https://hooks.slack.com/services/…",
+                    });
+                }
+                None => None,
+            },
+            deadline_margin: std::time::Duration::from_millis(env.parsed(
+                "DEADLINE_MARGIN_MS",
+                2000,
+                "a whole number of milliseconds",
+            )?),
+            metrics_namespace: env.parsed(
+                "METRICS_NAMESPACE",
+                DEFAULT_METRICS_NAMESPACE.to_owned(),
+                "a CloudWatch namespace",
+            )?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -393,5 +507,52 @@ mod ingest_tests {
                 "SNOWFLAKE_PRIVATE_KEY_PATH is '/no/such/key.p8', which cannot be read"
             )
         );
+    }
+
+    fn monitor_config(vars: &[(&str, &str)]) -> Result<MonitorConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        MonitorConfig::from_env(&Env::from_lookup(move |name| map.get(name).cloned()))
+    }
+
+    const MONITOR_SECRET: (&str, &str) = (
+        "SNOWFLAKE_SECRET_ARN",
+        "arn:aws:secretsmanager:eu-west-1:1:secret:sf",
+    );
+
+    #[test]
+    fn monitor_defaults_watch_the_pipelines_objects() {
+        let c = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET]).unwrap();
+        assert_eq!(c.state_key, "monitor/state.json");
+        assert_eq!(c.table, "CUSTOMER_RAW");
+        assert_eq!(c.tasks, ["TSK_SCD_RAW", "TSK_SCD_HIST"]);
+        assert_eq!(c.streams, ["CUSTOMER_RAW_CHANGES", "CUSTOMER_CHANGES"]);
+        assert_eq!(c.overlap, chrono::TimeDelta::minutes(60));
+        assert_eq!(c.alert_webhook_url, None);
+    }
+
+    #[test]
+    fn monitor_refuses_names_that_could_change_a_statement() {
+        let err = monitor_config(&[
+            ("BUCKET", "b"),
+            MONITOR_SECRET,
+            ("MONITOR_TASKS", "A, B; DROP"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "MONITOR_TASKS");
+    }
+
+    #[test]
+    fn a_bad_webhook_url_is_refused_without_echoing_it() {
+        let err = monitor_config(&[
+            ("BUCKET", "b"),
+            MONITOR_SECRET,
+            ("ALERT_WEBHOOK_URL", "hooks.example/T0/secret"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "ALERT_WEBHOOK_URL");
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

@@ -45,3 +45,14 @@ pub fn load_config<T>(load: impl FnOnce() -> Result<T, ConfigError>) -> Result<T
 pub fn init_logging() {
     lambda_runtime::tracing::init_default_subscriber();
 }
+
+/// The invocation's deadline (epoch milliseconds, from the Runtime API) as an `Instant`, less
+/// `margin` kept back for flushing metrics and answering.
+pub fn deadline(deadline_ms: u64, margin: std::time::Duration) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let remaining = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    tokio::time::Instant::now() + remaining.saturating_sub(margin)
+}

@@ -2,6 +2,7 @@
 //! facade is recorded as CloudWatch EMF in Lambda (see `lambda`) and ignored elsewhere.
 
 use crate::ingest::{IngestStats, Outcome};
+use crate::monitor::{Health, Problem};
 use crate::ports::PutOutcome;
 use crate::upload::Uploaded;
 
@@ -20,6 +21,16 @@ pub const BYTES_VALIDATED: &str = "BytesValidated";
 pub const SNOWPIPE_REQUESTS: &str = "SnowpipeRequests";
 pub const SNOWPIPE_RETRIES: &str = "SnowpipeRetries";
 pub const SNOWPIPE_LATENCY_MS: &str = "SnowpipeLatencyMs";
+
+pub const MONITOR_RUNS: &str = "MonitorRuns";
+pub const TASK_FAILURES: &str = "TaskFailures";
+pub const LOAD_FAILURES: &str = "LoadFailures";
+pub const PIPE_NOT_RUNNING: &str = "PipeNotRunning";
+pub const PIPE_PENDING_FILES: &str = "PipePendingFiles";
+pub const MINUTES_SINCE_LAST_INGEST: &str = "MinutesSinceLastIngest";
+pub const TASKS_SUSPENDED: &str = "TasksSuspended";
+pub const STALE_STREAMS: &str = "StaleStreams";
+pub const ALERT_FAILURES: &str = "AlertFailures";
 
 /// Records one generator invocation. A duplicate delivery wrote nothing, so it counts no file,
 /// rows or bytes.
@@ -51,5 +62,23 @@ pub fn record_ingest(outcomes: &[Outcome], stats: &IngestStats) {
     metrics::counter!(SNOWPIPE_RETRIES).increment(stats.snowpipe_retries);
     if stats.snowpipe_requests > 0 {
         metrics::histogram!(SNOWPIPE_LATENCY_MS).record(stats.snowpipe_latency_ms as f64);
+    }
+}
+
+/// Records one monitor run that completed its checks. Failure counts are the problems this run
+/// reported first (an alarm on Sum > 0 fires once per failure); the other values describe the
+/// current state and are recorded on every run, so their alarms stay in ALARM until it is fixed.
+pub fn record_monitor(health: &Health, newly_reported: &[Problem]) {
+    let count = |f: fn(&Problem) -> bool| newly_reported.iter().filter(|p| f(p)).count() as u64;
+    let current = |f: fn(&Problem) -> bool| health.problems.iter().filter(|p| f(p)).count() as f64;
+    metrics::counter!(MONITOR_RUNS).increment(1);
+    metrics::counter!(TASK_FAILURES).increment(count(|p| matches!(p, Problem::TaskFailed { .. })));
+    metrics::counter!(LOAD_FAILURES).increment(count(|p| matches!(p, Problem::LoadFailed { .. })));
+    metrics::gauge!(PIPE_NOT_RUNNING).set(current(|p| matches!(p, Problem::PipeNotRunning { .. })));
+    metrics::gauge!(TASKS_SUSPENDED).set(current(|p| matches!(p, Problem::TaskSuspended { .. })));
+    metrics::gauge!(STALE_STREAMS).set(current(|p| matches!(p, Problem::StaleStream { .. })));
+    metrics::gauge!(PIPE_PENDING_FILES).set(health.pipe_pending_files as f64);
+    if let Some(minutes) = health.minutes_since_last_ingest {
+        metrics::gauge!(MINUTES_SINCE_LAST_INGEST).set(minutes);
     }
 }

@@ -16,6 +16,21 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// A small object read whole, with the version tag a conditional replace compares against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedObject {
+    pub body: Bytes,
+    pub e_tag: String,
+}
+
+/// Result of a compare-and-swap write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapOutcome {
+    Written,
+    /// Someone changed (or created) the object since it was read: nothing was written.
+    Conflict,
+}
+
 /// One uploaded part of a multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedPart {
@@ -44,6 +59,23 @@ pub trait ObjectStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<ObjectReader>, StoreError>> + Send;
+
+    /// Reads a small object whole with its ETag; `Ok(None)` when the key does not exist.
+    fn get_versioned(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<VersionedObject>, StoreError>> + Send;
+
+    /// Writes `body` only if the object is still the version read (`If-Match: <e_tag>`), or, for
+    /// `None`, only if it does not exist yet (`If-None-Match: *`): two writers that read the same
+    /// version cannot both succeed.
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        read_e_tag: Option<&str>,
+    ) -> impl Future<Output = Result<SwapOutcome, StoreError>> + Send;
 
     /// Copies an object within the bucket (overwriting the target).
     fn copy_object(

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use devstack::SnowflakeFake;
+use devstack::monitor_replies::{
+    load_failures as loads, pipe_status as pipe, shown, task_failures as tasks,
+};
 use devstack::snowflake_fake::Reply;
 use pipeline::monitor::{MonitorTarget, Problem, check_health};
 use serde_json::json;
@@ -13,55 +16,6 @@ use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, SqlApi, State
 use tokio::time::Instant;
 
 const KEY: &str = include_str!("../../snowflake/tests/data/test-only-rsa.p8");
-
-fn result(columns: &[(&str, &str)], rows: serde_json::Value) -> Reply {
-    let row_type: Vec<_> = columns
-        .iter()
-        .map(|(name, kind)| json!({"name": name, "type": kind, "scale": 0}))
-        .collect();
-    let body = json!({
-        "statementHandle": "h",
-        "resultSetMetaData": {"format": "jsonv2", "rowType": row_type, "partitionInfo": [{"rowCount": 1}]},
-        "data": rows,
-    });
-    Reply::status(200, &body.to_string())
-}
-
-fn tasks(rows: serde_json::Value) -> Reply {
-    result(
-        &[
-            ("NAME", "text"),
-            ("STATE", "text"),
-            ("QUERY_ID", "text"),
-            ("ERROR_CODE", "text"),
-            ("ERROR_MESSAGE", "text"),
-            ("SCHEDULED_TIME", "text"),
-        ],
-        rows,
-    )
-}
-
-fn loads(rows: serde_json::Value) -> Reply {
-    result(
-        &[
-            ("FILE_NAME", "text"),
-            ("STATUS", "text"),
-            ("FIRST_ERROR_MESSAGE", "text"),
-            ("ROW_COUNT", "fixed"),
-            ("ERROR_COUNT", "fixed"),
-            ("LAST_LOAD_TIME", "text"),
-        ],
-        rows,
-    )
-}
-
-fn pipe(status: serde_json::Value) -> Reply {
-    result(&[("STATUS", "text")], json!([[status.to_string()]]))
-}
-
-fn shown(column: &str, rows: serde_json::Value) -> Reply {
-    result(&[("name", "text"), (column, "text")], rows)
-}
 
 fn target() -> MonitorTarget {
     MonitorTarget {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use devstack::S3StandIn;
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings, generate_bytes};
-use pipeline::ports::{ObjectStore, PutOutcome};
+use pipeline::ports::{ObjectStore, PutOutcome, SwapOutcome};
 use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 
 struct Fixture {
@@ -89,6 +89,76 @@ async fn missing_bucket_is_a_permanent_error() {
         .unwrap_err();
     assert!(!err.retryable, "{err}");
     assert!(err.message.contains("NoSuchBucket"), "{err}");
+}
+
+#[tokio::test]
+async fn versioned_read_of_a_missing_key_is_none() {
+    let f = fixture().await;
+    assert_eq!(f.store.get_versioned("state.json").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn replace_with_the_read_etag_writes_and_a_stale_etag_conflicts() {
+    let f = fixture().await;
+    let put = |body: &'static [u8], e_tag: Option<String>| {
+        let store = f.store.clone();
+        async move {
+            store
+                .replace_if_unchanged(
+                    "state.json",
+                    Bytes::from_static(body),
+                    "application/json",
+                    e_tag.as_deref(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(put(b"v1", None).await, SwapOutcome::Written);
+    assert_eq!(put(b"again", None).await, SwapOutcome::Conflict);
+    let v1 = f.store.get_versioned("state.json").await.unwrap().unwrap();
+    assert_eq!(v1.body, Bytes::from_static(b"v1"));
+    assert_eq!(
+        put(b"v2", Some(v1.e_tag.clone())).await,
+        SwapOutcome::Written
+    );
+    assert_eq!(put(b"v3", Some(v1.e_tag)).await, SwapOutcome::Conflict);
+    assert_eq!(stored(&f, "state.json"), b"v2");
+}
+
+#[tokio::test]
+async fn racing_replaces_of_the_same_version_let_exactly_one_win() {
+    let f = fixture().await;
+    f.store
+        .replace_if_unchanged(
+            "state.json",
+            Bytes::from_static(b"v0"),
+            "application/json",
+            None,
+        )
+        .await
+        .unwrap();
+    let read = f.store.get_versioned("state.json").await.unwrap().unwrap();
+    let writes = (0..8).map(|i| {
+        let (store, e_tag) = (f.store.clone(), read.e_tag.clone());
+        tokio::spawn(async move {
+            store
+                .replace_if_unchanged(
+                    "state.json",
+                    Bytes::from(vec![b'0' + i; 4]),
+                    "application/json",
+                    Some(&e_tag),
+                )
+                .await
+        })
+    });
+    let mut written = 0;
+    for write in writes {
+        if write.await.unwrap().unwrap() == SwapOutcome::Written {
+            written += 1;
+        }
+    }
+    assert_eq!(written, 1);
 }
 
 /// About 14 MiB: above the multipart threshold, so it goes up in two parts.

@@ -2,8 +2,6 @@
 //! objects, and answer the way the trigger expects: per-message failures for SQS, an error for
 //! a direct event that must be retried, a loud configuration error when no retry can help.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use lambda_runtime::Diagnostic;
 use pipeline::config::IngestConfig;
 use pipeline::ingest::events::UnknownEvent;
@@ -49,16 +47,6 @@ impl From<IngestFailure> for Diagnostic {
             error_message: failure.to_string(),
         }
     }
-}
-
-/// The invocation's deadline (epoch milliseconds) as an `Instant`, less `margin` for the answer.
-pub(crate) fn deadline(deadline_ms: u64, margin: Duration) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + remaining.saturating_sub(margin)
 }
 
 impl<S: ObjectStore, P: PipeLoader> Ingest<S, P> {

@@ -45,7 +45,7 @@ async fn serve<P: PipeLoader>(
         &config.metrics_namespace,
         "ingest",
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = handler::deadline(event.context.deadline, margin);
+            let deadline = pipeline::lambda::deadline(event.context.deadline, margin);
             ingest.handle(&event.payload, deadline).await
         },
     )

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use snowflake::{
-    Connection, InsertFilesResponse, KeyPair, RetryPolicy, SnowflakeClient, Snowpipe, StagedFile,
+    Connection, InsertFilesResponse, KeyPair, RetryPolicy, SnowflakeClient, Snowpipe, SqlApi,
+    StagedFile, StatementContext,
 };
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -32,6 +33,11 @@ pub struct SnowflakeSettings {
     pub jwt_account: Option<String>,
     #[serde(default)]
     pub base_url: Option<String>,
+    /// For the SQL API (the monitor): the warehouse and role its statements run with.
+    #[serde(default)]
+    pub warehouse: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 /// Never prints the key or passphrase.
@@ -43,6 +49,8 @@ impl fmt::Debug for SnowflakeSettings {
             .field("pipe", &self.pipe)
             .field("jwt_account", &self.jwt_account)
             .field("base_url", &self.base_url)
+            .field("warehouse", &self.warehouse)
+            .field("role", &self.role)
             .finish_non_exhaustive()
     }
 }
@@ -60,7 +68,7 @@ impl SnowflakeSettings {
         })
     }
 
-    fn connect(&self, policy: RetryPolicy) -> Result<Snowpipe, IngestError> {
+    fn client(&self, policy: RetryPolicy) -> Result<Arc<SnowflakeClient>, IngestError> {
         let key = KeyPair::from_pem(&self.private_key, self.passphrase.as_deref())?;
         let connection = Connection {
             account: self.account.clone(),
@@ -76,7 +84,37 @@ impl SnowflakeSettings {
             fingerprint = client.signer().fingerprint(),
             "Snowflake client ready"
         );
-        Ok(Snowpipe::new(Arc::new(client), self.pipe.clone()))
+        Ok(Arc::new(client))
+    }
+
+    fn connect(&self, policy: RetryPolicy) -> Result<Snowpipe, IngestError> {
+        Ok(Snowpipe::new(self.client(policy)?, self.pipe.clone()))
+    }
+
+    /// The SQL API with the pipe's database and schema, and the warehouse and role, as context.
+    pub fn sql_api(&self, policy: RetryPolicy) -> Result<SqlApi, IngestError> {
+        let (database, schema) = self.pipe_database_and_schema()?;
+        let context = StatementContext {
+            database: Some(database.to_owned()),
+            schema: Some(schema.to_owned()),
+            warehouse: self.warehouse.clone(),
+            role: self.role.clone(),
+        };
+        Ok(SqlApi::new(self.client(policy)?, context))
+    }
+
+    /// `DB.SCHEMA.PIPE` split; the pipe must be fully qualified for the REST API anyway.
+    pub fn pipe_database_and_schema(&self) -> Result<(&str, &str), IngestError> {
+        match self.pipe.split('.').collect::<Vec<_>>()[..] {
+            [database, schema, _pipe] => Ok((database, schema)),
+            _ => Err(IngestError::Credentials {
+                message: format!(
+                    "pipe '{}' is not a fully qualified DATABASE.SCHEMA.PIPE name",
+                    self.pipe
+                ),
+                retryable: false,
+            }),
+        }
     }
 }
 
@@ -174,6 +212,8 @@ mod tests {
             pipe: "DB.SCHEMA.PIPE".into(),
             jwt_account: None,
             base_url: Some(base_url.into()),
+            warehouse: None,
+            role: None,
         }
     }
 

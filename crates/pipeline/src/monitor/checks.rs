@@ -1,6 +1,5 @@
-//! The monitor's health checks (reference §4): each is one SQL statement through the SQL API
-//! and the reading of its answer into typed problems and gauge values. Which problems are new,
-//! the high-water mark, metrics and alerts build on this.
+//! The health checks (reference §4): each is one SQL statement through the SQL API and the
+//! reading of its answer into typed problems and gauge values.
 
 use std::future::Future;
 
@@ -131,6 +130,53 @@ impl Problem {
             Problem::PipeNotRunning { pipe, state } => format!("pipe:{pipe}:{state}"),
             Problem::TaskSuspended { task } => format!("suspended:{task}"),
             Problem::StaleStream { stream } => format!("stale:{stream}"),
+        }
+    }
+
+    /// A state that lasts until someone fixes it (reported again if it comes back after being
+    /// fixed), as opposed to an event in the history.
+    pub fn is_condition(&self) -> bool {
+        Problem::is_condition_key(&self.key())
+    }
+
+    /// Whether a [`Problem::key`] names a condition.
+    pub fn is_condition_key(key: &str) -> bool {
+        ["pipe:", "suspended:", "stale:"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+    }
+
+    /// One line for people (the alert message).
+    pub fn summary(&self) -> String {
+        match self {
+            Problem::TaskFailed {
+                task,
+                state,
+                error_code,
+                error_message,
+                scheduled_time,
+                ..
+            } => format!(
+                "task {task} {state} (scheduled {scheduled_time}): {} {}",
+                error_code.as_deref().unwrap_or("-"),
+                error_message.as_deref().unwrap_or("no message")
+            ),
+            Problem::LoadFailed {
+                file,
+                status,
+                first_error,
+                ..
+            } => format!(
+                "file {file} {status}: {}",
+                first_error.as_deref().unwrap_or("no error message")
+            ),
+            Problem::PipeNotRunning { pipe, state } => {
+                format!("pipe {pipe} is {state}, not RUNNING")
+            }
+            Problem::TaskSuspended { task } => format!("task {task} is suspended"),
+            Problem::StaleStream { stream } => {
+                format!("stream {stream} is stale: its changes can no longer be read")
+            }
         }
     }
 }

@@ -1,0 +1,185 @@
+//! `pipectl doctor` as a user runs it, against the scripted Snowflake fake and the S3 stand-in.
+
+use std::process::Output;
+
+use devstack::monitor_replies::{result, shown};
+use devstack::snowflake_fake::Reply;
+use devstack::{S3StandIn, SnowflakeFake};
+use serde_json::json;
+
+const KEY_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../snowflake/tests/data/test-only-rsa.p8"
+);
+const FINGERPRINT: &str = include_str!("../../snowflake/tests/data/test-only-rsa.fingerprint");
+
+fn signed_in(warehouse: Option<&str>) -> Reply {
+    result(
+        &[
+            ("USER_NAME", "text"),
+            ("ROLE_NAME", "text"),
+            ("WAREHOUSE_NAME", "text"),
+        ],
+        json!([["MONITOR", "CUSTOMER_PIPELINE_MONITOR", warehouse]]),
+    )
+}
+
+fn insert_report() -> Reply {
+    Reply::status(
+        200,
+        r#"{"pipe":"CUSTOMERS.RAW.CUSTOMER_PIPE","completeResult":true,"nextBeginMark":"1_0","files":[]}"#,
+    )
+}
+
+async fn doctor(fake: &SnowflakeFake, s3: &S3StandIn, extra: &[(&str, &str)]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pipectl"));
+    cmd.env_clear()
+        .args(["doctor", "--s3-endpoint", &s3.endpoint()])
+        .env("SNOWFLAKE_ACCOUNT", "xy12345")
+        .env("SNOWFLAKE_USER", "MONITOR")
+        .env("SNOWFLAKE_PRIVATE_KEY_PATH", KEY_PATH)
+        .env("SNOWFLAKE_BASE_URL", fake.base_url())
+        .env("SNOWFLAKE_PIPE", "CUSTOMERS.RAW.CUSTOMER_PIPE")
+        .env("BUCKET", "landing")
+        .env("AWS_ACCESS_KEY_ID", devstack::s3::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", devstack::s3::SECRET_KEY)
+        .envs(extra.iter().copied());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn started_tasks() -> Reply {
+    shown(
+        "state",
+        json!([["TSK_SCD_RAW", "started"], ["TSK_SCD_HIST", "started"]]),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_working_setup_passes_every_check() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let fake = SnowflakeFake::start(vec![
+        signed_in(Some("PIPELINE_WH")),
+        insert_report(),
+        started_tasks(),
+    ])
+    .await
+    .unwrap();
+    let out = doctor(&fake, &s3, &[]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for line in [
+        format!("ok    key       {KEY_PATH} readable, fingerprint {}", FINGERPRINT.trim()),
+        "ok    auth      JWT accepted: user MONITOR, role CUSTOMER_PIPELINE_MONITOR".into(),
+        "ok    warehouse PIPELINE_WH in use".into(),
+        "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE visible to the REST API (0 recent loads reported)".into(),
+        "ok    tasks     TSK_SCD_RAW,TSK_SCD_HIST started in CUSTOMERS.RAW".into(),
+        "ok    bucket    s3://landing/stream_data/ reachable".into(),
+    ] {
+        assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
+    }
+    assert_eq!(
+        fake.seen()[2].json()["statement"],
+        "SHOW TASKS IN SCHEMA CUSTOMERS.RAW"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_jwt_explains_how_to_register_the_key() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let refused = r#"{"code":"390144","message":"JWT token is invalid."}"#;
+    let fake = SnowflakeFake::start(vec![
+        Reply::status(401, refused),
+        Reply::status(401, refused),
+    ])
+    .await
+    .unwrap();
+    let out = doctor(&fake, &s3, &[]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  auth"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("RSA_PUBLIC_KEY_FP is {}", FINGERPRINT.trim())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pipectl key --user MONITOR"), "{stdout}");
+    assert!(
+        stdout.contains("skip  pipe      skipped: not signed in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    bucket"),
+        "the bucket is checked anyway: {stdout}"
+    );
+    assert!(
+        !stdout.contains("PRIVATE KEY") && !stdout.contains("eyJ"),
+        "no key or token: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_task_missing_warehouse_and_bucket_are_each_explained() {
+    let s3 = S3StandIn::start_in_temp_dir(&["other"]).await.unwrap();
+    let tasks = shown("state", json!([["TSK_SCD_RAW", "suspended"]]));
+    let fake = SnowflakeFake::start(vec![signed_in(None), insert_report(), tasks])
+        .await
+        .unwrap();
+    let out = doctor(&fake, &s3, &[]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  warehouse no warehouse in use"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  tasks     TSK_SCD_RAW is suspended; TSK_SCD_HIST does not exist"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  bucket    listing s3://landing failed: NoSuchBucket"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_the_settings_from_a_snowflake_cli_connection() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let fake = SnowflakeFake::start(vec![
+        signed_in(Some("DEV_WH")),
+        insert_report(),
+        started_tasks(),
+    ])
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("connections.toml"),
+        format!(
+            "[dev]\naccount = \"myorg-dev\"\nuser = \"ALICE\"\nprivate_key_file = \"{KEY_PATH}\"\nwarehouse = \"DEV_WH\"\n"
+        ),
+    )
+    .unwrap();
+    let home_path = home.path().to_str().unwrap();
+    let out = doctor(
+        &fake,
+        &s3,
+        &[
+            ("SNOWFLAKE_HOME", home_path),
+            ("SNOWFLAKE_DEFAULT_CONNECTION_NAME", "dev"),
+        ],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("ok    settings  from connection 'dev' in "),
+        "{stdout}"
+    );
+    let sent = fake.seen()[0].json();
+    assert_eq!(sent["warehouse"], "DEV_WH");
+}

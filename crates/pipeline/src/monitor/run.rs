@@ -1,0 +1,191 @@
+//! One monitor run: read the state, check since its mark, claim the new problems by replacing
+//! the state with a compare-and-swap, and only then report them (log, metrics, alert). A run
+//! that loses the swap to an overlapping run reports nothing; a run that cannot reach Snowflake
+//! fails before touching the state.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use super::alert::{Webhook, alert_text};
+use super::{Health, MonitorState, MonitorTarget, Problem, Warehouse, check_health};
+use crate::ports::{ObjectStore, StoreError, SwapOutcome};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    /// The state object's key in the bucket.
+    pub state_key: String,
+    /// How far before the mark each history window starts, for rows that appear late.
+    pub overlap: TimeDelta,
+    /// How far back the first run looks.
+    pub lookback: TimeDelta,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("the checks failed, the mark was not moved: {0}")]
+    Snowflake(#[from] snowflake::SnowflakeError),
+    #[error("the monitor state could not be read or written: {0}")]
+    State(#[from] StoreError),
+}
+
+/// What one run found and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub window_start: DateTime<Utc>,
+    pub health: Health,
+    /// Problems this run reported (empty when it lost the race).
+    pub reported: Vec<Problem>,
+    /// False when an overlapping run replaced the state first.
+    pub claimed: bool,
+    /// The webhook's answer, when there was something to post and a webhook to post it to.
+    pub alert: Option<Result<(), String>>,
+}
+
+pub struct Monitor<S> {
+    store: S,
+    settings: MonitorSettings,
+    webhook: Option<Webhook>,
+}
+
+impl<S: ObjectStore> Monitor<S> {
+    pub fn new(store: S, settings: MonitorSettings, webhook: Option<Webhook>) -> Self {
+        Monitor {
+            store,
+            settings,
+            webhook,
+        }
+    }
+
+    /// Checks `target` through `warehouse` (built per run from the current secret).
+    pub async fn run<W: Warehouse>(
+        &self,
+        warehouse: &W,
+        target: &MonitorTarget,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<RunReport, MonitorError> {
+        let (state, read_e_tag) = self.read_state().await?;
+        let window_start = state.window_start(now, self.settings.overlap, self.settings.lookback);
+        let health = check_health(warehouse, target, window_start, now, deadline).await?;
+        let (new, next) = state.advance(&health.problems, now);
+        let swap = self
+            .store
+            .replace_if_unchanged(
+                &self.settings.state_key,
+                next.to_json().into(),
+                "application/json",
+                read_e_tag.as_deref(),
+            )
+            .await?;
+        let claimed = swap == SwapOutcome::Written;
+        let reported = if claimed {
+            new
+        } else {
+            warn!(
+                state_key = %self.settings.state_key,
+                "an overlapping monitor run moved the mark first and reports; the next run picks up anything only this one saw"
+            );
+            Vec::new()
+        };
+        for problem in &reported {
+            log_problem(problem);
+        }
+        crate::metrics::record_monitor(&health, &reported);
+        let alert = self.alert(target, &reported).await;
+        info!(
+            window_start = %window_start,
+            problems_now = health.problems.len(),
+            reported = reported.len(),
+            pending_files = health.pipe_pending_files,
+            minutes_since_last_ingest = health.minutes_since_last_ingest,
+            claimed,
+            "monitor run done"
+        );
+        Ok(RunReport {
+            window_start,
+            health,
+            reported,
+            claimed,
+            alert,
+        })
+    }
+
+    /// The state and its ETag; an unreadable object (edited by hand, truncated) is replaced by a
+    /// fresh state rather than stopping the monitor, at the cost of re-reporting the lookback.
+    async fn read_state(&self) -> Result<(MonitorState, Option<String>), StoreError> {
+        let Some(object) = self.store.get_versioned(&self.settings.state_key).await? else {
+            return Ok((MonitorState::default(), None));
+        };
+        let state = MonitorState::from_json(&object.body).unwrap_or_else(|err| {
+            error!(
+                state_key = %self.settings.state_key,
+                error = %err,
+                "the monitor state is not valid JSON; starting over from the lookback window"
+            );
+            MonitorState::default()
+        });
+        Ok((state, Some(object.e_tag)))
+    }
+
+    async fn alert(
+        &self,
+        target: &MonitorTarget,
+        reported: &[Problem],
+    ) -> Option<Result<(), String>> {
+        let webhook = self.webhook.as_ref().filter(|_| !reported.is_empty())?;
+        let title = format!("{}.{}", target.database, target.schema);
+        let result = webhook.post(&alert_text(&title, reported)).await;
+        if let Err(err) = &result {
+            warn!(error = %err, "the alert could not be posted; the problems are in these logs");
+            metrics::counter!(crate::metrics::ALERT_FAILURES).increment(1);
+        }
+        Some(result)
+    }
+}
+
+/// One structured error line per problem, with every detail as its own field.
+fn log_problem(problem: &Problem) {
+    let key = problem.key();
+    let summary = problem.summary();
+    match problem {
+        Problem::TaskFailed {
+            task,
+            state,
+            query_id,
+            error_code,
+            error_message,
+            scheduled_time,
+        } => error!(
+            problem = "task_failed",
+            key, task, state, query_id, error_code, error_message, scheduled_time, "{summary}"
+        ),
+        Problem::LoadFailed {
+            file,
+            status,
+            first_error,
+            rows_loaded,
+            errors,
+            last_load_time,
+        } => error!(
+            problem = "load_failed",
+            key,
+            file,
+            status,
+            first_error,
+            rows_loaded = rows_loaded.map(|n| n as i64),
+            errors = errors.map(|n| n as i64),
+            last_load_time,
+            "{summary}"
+        ),
+        Problem::PipeNotRunning { pipe, state } => {
+            error!(problem = "pipe_not_running", key, pipe, state, "{summary}")
+        }
+        Problem::TaskSuspended { task } => {
+            error!(problem = "task_suspended", key, task, "{summary}")
+        }
+        Problem::StaleStream { stream } => {
+            error!(problem = "stale_stream", key, stream, "{summary}")
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! A local Snowflake: see the README section "The stand-ins".

@@ -1,0 +1,136 @@
+//! One scheduled invocation: load the current Snowflake settings, run the monitor, and answer
+//! with a short summary. Failing to reach Snowflake fails the invocation, so the function's
+//! Errors alarm fires and the state's mark stays where it was.
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::Diagnostic;
+use pipeline::config::MonitorConfig;
+use pipeline::ingest::IngestError;
+use pipeline::ingest::credentials::{SettingsSource, SnowflakeSettings};
+use pipeline::monitor::alert::Webhook;
+use pipeline::monitor::{Monitor, MonitorError, MonitorSettings, MonitorTarget};
+use pipeline::ports::ObjectStore;
+use serde_json::{Value, json};
+use snowflake::RetryPolicy;
+use tokio::time::Instant;
+
+pub(crate) struct MonitorHandler<S, Src> {
+    monitor: Monitor<S>,
+    source: Src,
+    policy: RetryPolicy,
+    watched: (String, Vec<String>, Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MonitorFailure {
+    /// The settings are wrong: retrying cannot help until they are fixed.
+    #[error("configuration error: {0}")]
+    Configuration(IngestError),
+    #[error("{0}")]
+    Settings(IngestError),
+    #[error(transparent)]
+    Run(#[from] MonitorError),
+}
+
+impl From<MonitorFailure> for Diagnostic {
+    fn from(failure: MonitorFailure) -> Diagnostic {
+        let error_type = match &failure {
+            MonitorFailure::Configuration(_) => "ConfigurationError",
+            MonitorFailure::Settings(_) => "TransientError",
+            MonitorFailure::Run(MonitorError::Snowflake(e)) if e.configuration_hint().is_some() => {
+                "ConfigurationError"
+            }
+            MonitorFailure::Run(MonitorError::Snowflake(_)) => "SnowflakeUnavailable",
+            MonitorFailure::Run(MonitorError::State(_)) => "StateStoreError",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: failure.to_string(),
+        }
+    }
+}
+
+impl From<IngestError> for MonitorFailure {
+    fn from(err: IngestError) -> MonitorFailure {
+        if err.configuration_hint().is_some() {
+            MonitorFailure::Configuration(err)
+        } else {
+            MonitorFailure::Settings(err)
+        }
+    }
+}
+
+impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
+    pub(crate) fn new(store: S, source: Src, config: &MonitorConfig) -> Self {
+        let settings = MonitorSettings {
+            state_key: config.state_key.clone(),
+            overlap: config.overlap,
+            lookback: config.lookback,
+        };
+        let webhook = config.alert_webhook_url.as_deref().map(Webhook::new);
+        MonitorHandler {
+            monitor: Monitor::new(store, settings, webhook),
+            source,
+            policy: RetryPolicy::default(),
+            watched: (
+                config.table.clone(),
+                config.tasks.clone(),
+                config.streams.clone(),
+            ),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub(crate) async fn handle(
+        &self,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Value, MonitorFailure> {
+        // Read per run: a rotated key or a moved pipe takes effect on the next schedule.
+        let settings = self.source.load().await?;
+        let warehouse = settings.sql_api(self.policy)?;
+        let target = self.target(&settings)?;
+        let report = self.monitor.run(&warehouse, &target, now, deadline).await?;
+        Ok(json!({
+            "windowStart": report.window_start,
+            "problemsNow": report.health.problems.len(),
+            "reported": report.reported.iter().map(|p| p.key()).collect::<Vec<_>>(),
+            "claimed": report.claimed,
+            "pipePendingFiles": report.health.pipe_pending_files,
+            "minutesSinceLastIngest": report.health.minutes_since_last_ingest,
+            "alertPosted": report.alert.as_ref().map(Result::is_ok),
+        }))
+    }
+
+    fn target(&self, settings: &SnowflakeSettings) -> Result<MonitorTarget, IngestError> {
+        let (database, schema) = settings.pipe_database_and_schema()?;
+        let (table, tasks, streams) = &self.watched;
+        let target = MonitorTarget {
+            database: database.to_owned(),
+            schema: schema.to_owned(),
+            pipe: settings
+                .pipe
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            table: table.clone(),
+            tasks: tasks.clone(),
+            streams: streams.clone(),
+        };
+        target.check().map_err(|message| IngestError::Credentials {
+            message,
+            retryable: false,
+        })?;
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+#[path = "handler_tests.rs"]
+mod tests;
