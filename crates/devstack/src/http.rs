@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves `service` on `listener`; `name` labels connection errors in debug logs.
-pub(crate) fn serve<S, B>(listener: TcpListener, service: S, name: &'static str) -> JoinHandle<()>
+pub fn serve<S, B>(listener: TcpListener, service: S, name: &'static str) -> JoinHandle<()>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,

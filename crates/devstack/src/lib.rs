@@ -2,7 +2,7 @@
 //! 127.0.0.1 so the real clients run unchanged (DESIGN.md §6). Test and demo tools, not
 //! replacements.
 
-mod http;
+pub mod http;
 pub mod lambda_api;
 pub mod monitor_replies;
 pub mod s3;

@@ -355,3 +355,64 @@ impl S3 for ConditionalFs {
         self.fs.abort_multipart_upload(req).await
     }
 }
+
+impl ObjectCreated {
+    /// The S3 event notification record AWS sends for this object (key URL-encoded as S3 does:
+    /// spaces as `+`, reserved characters as `%XX`).
+    pub fn notification_record(&self) -> serde_json::Value {
+        let key: String = url_encode_key(&self.key);
+        serde_json::json!({
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "eventName": self.event_name,
+            "userIdentity": {"principalId": "AWS:STANDIN"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": format!("{:016X}", self.sequencer), "x-amz-id-2": "standin"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "customer-files",
+                "bucket": {"name": self.bucket, "ownerIdentity": {"principalId": "STANDIN"}, "arn": format!("arn:aws:s3:::{}", self.bucket)},
+                "object": {"key": key, "size": self.size, "eTag": self.e_tag.trim_matches('"'), "sequencer": format!("{:018X}", self.sequencer)},
+            },
+        })
+    }
+}
+
+/// An SQS batch as Lambda receives it from the queue the bucket notifies: one message per
+/// notification, each body an S3 event with one record.
+pub fn sqs_batch(objects: &[ObjectCreated]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|object| {
+            let body = serde_json::json!({"Records": [object.notification_record()]});
+            serde_json::json!({
+                "messageId": format!("standin-{}", object.sequencer),
+                "receiptHandle": format!("standin-{}", object.sequencer),
+                "body": body.to_string(),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "STANDIN", "ApproximateFirstReceiveTimestamp": "0"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:customer-ingest",
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::json!({"Records": records})
+}
+
+fn url_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        match byte {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
 mod connection;
+use pipectl::dev;
 mod doctor;
 mod generate;
 mod key;
@@ -24,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline locally on stand-ins for S3 and Snowflake (generator, ingest,
+    /// Snowpipe, the shipped tasks, the monitor) and check its guarantees at the end.
+    /// Exit status: 0 every guarantee held, 1 one failed, 2 the stack did not start.
+    Dev(dev::DevArgs),
     /// Write a fake customer CSV, byte-identical to what the generator Lambda writes for the
     /// same seed, time and event id.
     Generate(generate::GenerateArgs),
@@ -45,6 +50,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Dev(args) => return dev::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Validate(args) => return validate::run(args),
         Command::Sql(args) => return sql::run(args),

@@ -18,14 +18,7 @@ use tokio::time::Instant;
 const KEY: &str = include_str!("../../snowflake/tests/data/test-only-rsa.p8");
 
 fn target() -> MonitorTarget {
-    MonitorTarget {
-        database: "CUSTOMERS".into(),
-        schema: "RAW".into(),
-        pipe: "CUSTOMER_PIPE".into(),
-        table: "CUSTOMER_RAW".into(),
-        tasks: vec!["TSK_SCD_RAW".into(), "TSK_SCD_HIST".into()],
-        streams: vec!["CUSTOMER_RAW_CHANGES".into(), "CUSTOMER_CHANGES".into()],
-    }
+    MonitorTarget::pipeline_objects("CUSTOMERS", "RAW")
 }
 
 fn warehouse(fake: &SnowflakeFake) -> SqlApi {

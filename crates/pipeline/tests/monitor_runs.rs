@@ -174,14 +174,7 @@ fn everything_wrong() -> Shown {
 }
 
 fn target() -> MonitorTarget {
-    MonitorTarget {
-        database: "CUSTOMERS".into(),
-        schema: "RAW".into(),
-        pipe: "CUSTOMER_PIPE".into(),
-        table: "CUSTOMER_RAW".into(),
-        tasks: vec!["TSK_SCD_RAW".into(), "TSK_SCD_HIST".into()],
-        streams: vec!["CUSTOMER_RAW_CHANGES".into(), "CUSTOMER_CHANGES".into()],
-    }
+    MonitorTarget::pipeline_objects("CUSTOMERS", "RAW")
 }
 
 struct Fixture {

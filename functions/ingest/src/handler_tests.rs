@@ -381,3 +381,16 @@ async fn redelivery_after_quarantine_is_skipped() {
     let again = f.handle(&event).await.unwrap();
     assert_eq!(again["skipped"], json!(["stream_data/bad.csv"]));
 }
+
+#[tokio::test]
+async fn an_object_announced_twice_in_one_batch_is_submitted_once() {
+    let f = fixture(vec![]).await;
+    f.put(SAMPLE_KEY, valid_csv(5)).await;
+    let notice = s3_event(&[SAMPLE_KEY]).to_string();
+    let answer = f
+        .handle(&sqs_event(&[("m1", notice.clone()), ("m2", notice)]))
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(f.submitted().len(), 1);
+}

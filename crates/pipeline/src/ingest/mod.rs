@@ -139,7 +139,16 @@ pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
     let mut outcomes = Vec::with_capacity(objects.len());
     // Indexes of valid files waiting to be submitted, with what they will be submitted as.
     let mut valid: Vec<(usize, StagedFile, u64, u64)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for object in objects {
+        // At-least-once delivery can put one object twice in a batch: handle it once.
+        if !seen.insert(object.key.as_str()) {
+            outcomes.push(Outcome::Skipped {
+                key: object.key.clone(),
+                reason: "announced twice in this batch; handled once".into(),
+            });
+            continue;
+        }
         let outcome = match skip_reason(store, settings, object) {
             Some(reason) => Outcome::Skipped {
                 key: object.key.clone(),

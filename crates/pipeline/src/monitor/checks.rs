@@ -49,6 +49,18 @@ pub struct MonitorTarget {
 }
 
 impl MonitorTarget {
+    /// The objects `sql/` creates, in `database.schema`.
+    pub fn pipeline_objects(database: &str, schema: &str) -> MonitorTarget {
+        MonitorTarget {
+            database: database.to_owned(),
+            schema: schema.to_owned(),
+            pipe: "CUSTOMER_PIPE".into(),
+            table: "CUSTOMER_RAW".into(),
+            tasks: vec!["TSK_SCD_RAW".into(), "TSK_SCD_HIST".into()],
+            streams: vec!["CUSTOMER_RAW_CHANGES".into(), "CUSTOMER_CHANGES".into()],
+        }
+    }
+
     /// SHOW statements take no bindings, so names are written into them: only plain identifiers
     /// are accepted.
     pub fn check(&self) -> Result<(), String> {

@@ -1,0 +1,536 @@
+//! `pipectl dev`: the whole pipeline on the local stand-ins, in one process. The generator's
+//! upload path, the ingest path (SQS-shaped S3 notifications, validation, quarantine, Snowpipe),
+//! the pipe, the shipped task bodies and the monitor run for real; the run ends with the
+//! guarantees checked on the data it produced.
+
+mod report;
+mod stack;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use clap::Args;
+use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings};
+use pipeline::ingest::{
+    Delivery, IngestSettings, ObjectRef, Outcome, ingest_objects, parse_delivery,
+};
+use pipeline::monitor::{Monitor, MonitorSettings, MonitorTarget};
+use pipeline::ports::ObjectStore;
+use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
+use tokio::time::Instant;
+
+pub use report::Report;
+use report::{Counts, Submitted};
+use stack::{PREFIX, Stack, StackOptions};
+
+#[derive(Args, Debug, Clone)]
+pub struct DevArgs {
+    /// How long to run, in seconds; 0 runs until Ctrl-C
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Seconds between generated files
+    #[arg(long, default_value_t = 5.0)]
+    pub every: f64,
+    /// Rows per generated file
+    #[arg(long, default_value_t = 1000)]
+    pub rows: u64,
+    #[arg(long, default_value_t = GeneratorSettings::default().seed)]
+    pub seed: u64,
+    /// Where the stand-ins keep their data (resumable; open warehouse.duckdb with the duckdb CLI)
+    #[arg(long, default_value = ".dev")]
+    pub state: PathBuf,
+    /// Print the final report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Feed the .csv and .csv.gz files of DIR, in name order, instead of the generator; the run
+    /// ends when every file is processed and no stream has data left
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
+    /// Write CUSTOMER.csv and CUSTOMER_HISTORY.csv to DIR at the end
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
+    /// Port of the Snowflake stand-in (0: any free port)
+    #[arg(long, default_value_t = 0)]
+    pub snowflake_port: u16,
+    /// The Snowflake scripts to apply
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql"))]
+    pub sql: PathBuf,
+    /// Seconds between scheduled task-graph runs (the tasks' 1-minute schedule, scaled down)
+    #[arg(long, default_value_t = 2.0)]
+    pub task_every: f64,
+    /// Seconds between monitor runs
+    #[arg(long, default_value_t = 10.0)]
+    pub monitor_every: f64,
+    /// Inject faults: Snowpipe 429/503 and slow answers, a failing task run, invalid files and
+    /// duplicate notifications; the report shows each was survived
+    #[arg(long)]
+    pub chaos: bool,
+    /// Only start the stand-ins and print the variables that point the real Lambda binaries
+    /// (`cargo lambda watch`, `cargo lambda invoke --data-file events/…`) and `pipectl sql` at
+    /// them; runs until Ctrl-C
+    #[arg(long)]
+    pub serve: bool,
+}
+
+/// Exit status: 0 the run kept every guarantee, 1 a guarantee failed, 2 the stack did not start.
+pub fn run(args: DevArgs) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    if args.serve {
+        return match runtime.block_on(serve(&args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    match runtime.block_on(run_dev(&args, true)) {
+        Ok(report) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serialisable")
+                );
+            } else {
+                print_summary(&report);
+            }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_summary(report: &Report) {
+    let c = &report.counts;
+    let t = &report.tables;
+    println!("\npipectl dev: {:.0} s", report.seconds);
+    println!(
+        "  files     {} generated or replayed, {} valid, {} quarantined, {} loaded, {} failed to load",
+        c.files_generated, c.files_valid, c.files_quarantined, c.files_loaded, c.files_load_failed
+    );
+    println!(
+        "  tables    CUSTOMER_RAW {} rows, CUSTOMER {} ({} live), CUSTOMER_HISTORY {} versions",
+        t.raw_rows, t.customers, t.live_customers, t.history_versions
+    );
+    println!(
+        "  tasks     {} succeeded, {} failed, {} skipped; monitor {} runs, {} alerts",
+        c.task_runs_succeeded,
+        c.task_runs_failed,
+        c.task_runs_skipped,
+        c.monitor_runs,
+        c.alerts_raised
+    );
+    for check in &report.checks {
+        let mark = if check.passed { "ok  " } else { "FAIL" };
+        println!("  {mark}      {}: {}", check.guarantee, check.detail);
+    }
+}
+
+/// Keeps the stand-ins up for the real binaries until Ctrl-C.
+async fn serve(args: &DevArgs) -> Result<(), String> {
+    let stack = Stack::start(StackOptions {
+        state: &args.state,
+        sql_dir: &args.sql,
+        snowflake_port: args.snowflake_port,
+    })
+    .await?;
+    println!("# The stand-ins are up. In another shell:");
+    for (name, value) in stack.environment() {
+        println!("export {name}='{value}'");
+    }
+    println!(
+        "# then e.g. `cargo lambda watch` and `cargo lambda invoke ingest --data-file events/ingest-sqs.json`,"
+    );
+    println!("# or `cargo run --release -- sql \"SELECT count(*) FROM CUSTOMER\"`. Ctrl-C stops.");
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Runs the pipeline as the options say; `progress` prints a live line on stderr.
+pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
+    let started = Instant::now();
+    let stack = Stack::start(StackOptions {
+        state: &args.state,
+        sql_dir: &args.sql,
+        snowflake_port: args.snowflake_port,
+    })
+    .await?;
+    let mut notifications = stack.s3.subscribe();
+    let mut replay = replay_files(args.replay.as_ref())?;
+    let monitor = Monitor::new(
+        stack.store.clone(),
+        MonitorSettings {
+            state_key: "monitor/state.json".into(),
+            overlap: TimeDelta::minutes(60),
+            lookback: TimeDelta::minutes(60),
+        },
+        None,
+    );
+    let target = MonitorTarget::pipeline_objects(stack::DATABASE, stack::SCHEMA);
+    let mut counts = Counts::default();
+    let mut submitted = Submitted::default();
+    let every = |seconds: f64| Duration::from_secs_f64(seconds.max(0.05));
+    let end = (args.duration > 0 && args.replay.is_none())
+        .then(|| started + Duration::from_secs(args.duration));
+    let (mut next_file, mut next_tasks, mut next_monitor) = (
+        started,
+        started + every(args.task_every),
+        started + every(args.monitor_every),
+    );
+    let mut last_progress = started;
+    let mut redeliver = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = &mut ctrl_c => break,
+        }
+        let now = Instant::now();
+        if let Some(path) = replay.as_mut().and_then(VecDeque::pop_front) {
+            put_replayed(&stack, &path, &mut counts).await?;
+        } else if replay.is_none() && now >= next_file {
+            let index = counts.files_generated;
+            let corrupt = args.chaos && index % 3 == 2;
+            if args.chaos {
+                inject_faults(&stack, index, &mut counts);
+            }
+            generate_file(&stack, args, corrupt, &mut counts).await?;
+            next_file += every(args.every);
+        }
+        let mut batch: Vec<_> = redeliver.take().into_iter().collect();
+        while let Ok(created) = notifications.try_recv() {
+            if created.key.starts_with(PREFIX) {
+                batch.push(created);
+            }
+        }
+        if args.chaos && !batch.is_empty() && counts.notifications % 2 == 0 {
+            // At-least-once delivery: this notification comes again with the next batch.
+            redeliver = Some(batch[0].clone());
+            counts.faults.duplicate_notifications += 1;
+        }
+        ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
+        load_pending(&stack, &mut counts).await;
+        if now >= next_tasks {
+            run_tasks(&stack, &mut counts).await;
+            next_tasks += every(args.task_every);
+        }
+        if now >= next_monitor {
+            run_monitor(&stack, &monitor, &target, &mut counts).await;
+            next_monitor += every(args.monitor_every);
+        }
+        if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
+            last_progress = now;
+            print_progress(&stack, started, &counts).await;
+        }
+        let replay_done = replay.as_ref().is_some_and(VecDeque::is_empty)
+            && batch.is_empty()
+            && redeliver.is_none()
+            && stack.snowflake.pending_files() == 0
+            && !streams_have_data(&stack).await;
+        if end.is_some_and(|end| now >= end) || replay_done {
+            break;
+        }
+    }
+    // Drain: what was announced is ingested, loaded and merged before the checks.
+    let mut batch: Vec<_> = redeliver.take().into_iter().collect();
+    while let Ok(created) = notifications.try_recv() {
+        if created.key.starts_with(PREFIX) {
+            batch.push(created);
+        }
+    }
+    ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
+    load_pending(&stack, &mut counts).await;
+    for _ in 0..5 {
+        if !streams_have_data(&stack).await {
+            break;
+        }
+        run_tasks(&stack, &mut counts).await;
+    }
+    run_monitor(&stack, &monitor, &target, &mut counts).await;
+    let snowflake = stack.snowflake.clone();
+    let dump = args.dump.clone();
+    let (tables, checks) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        if let Some(dir) = dump {
+            dump_tables(&snowflake, &dir)?;
+        }
+        Ok((
+            report::tables(&snowflake)?,
+            report::check_guarantees(&snowflake, &submitted)?,
+        ))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let mut checks = checks;
+    if args.chaos {
+        checks.extend(report::chaos_checks(&counts));
+    }
+    Ok(Report {
+        seconds: started.elapsed().as_secs_f64(),
+        counts,
+        tables,
+        checks,
+    })
+}
+
+fn replay_files(dir: Option<&PathBuf>) -> Result<Option<VecDeque<PathBuf>>, String> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            p.is_file() && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("{} has no .csv or .csv.gz files", dir.display()));
+    }
+    Ok(Some(files.into()))
+}
+
+async fn put_replayed(
+    stack: &Stack,
+    path: &std::path::Path,
+    counts: &mut Counts,
+) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    stack
+        .store
+        .put_if_absent(&format!("{PREFIX}{name}"), bytes.into(), "text/csv")
+        .await
+        .map_err(|e| e.to_string())?;
+    counts.files_generated += 1;
+    Ok(())
+}
+
+/// The generator function's path: a deterministic file from (seed, time), uploaded create-only.
+async fn generate_file(
+    stack: &Stack,
+    args: &DevArgs,
+    corrupt: bool,
+    counts: &mut Counts,
+) -> Result<(), String> {
+    let settings = GeneratorSettings {
+        rows: args.rows,
+        seed: args.seed,
+        ..GeneratorSettings::default()
+    };
+    settings
+        .check()
+        .map_err(|e| format!("generator settings: {e}"))?;
+    let file = FileId::derived(Utc::now(), args.seed);
+    let key = file.object_key(PREFIX, false);
+    if corrupt {
+        // An invalid file: the first row's email loses its '@'.
+        let mut text =
+            String::from_utf8(pipeline::generator::generate_bytes(&settings, &file, false))
+                .map_err(|e| e.to_string())?;
+        if let Some(at) = text.find('@') {
+            text.replace_range(at..at + 1, "#");
+        }
+        stack
+            .store
+            .put_if_absent(&key, text.into_bytes().into(), "text/csv")
+            .await
+            .map_err(|e| e.to_string())?;
+        counts.faults.invalid_files += 1;
+    } else {
+        let chunks = CsvChunks::new(
+            CustomerStream::new(&settings, &file),
+            false,
+            MULTIPART_THRESHOLD,
+        );
+        upload_chunks(&stack.store, &key, "text/csv", chunks)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    counts.files_generated += 1;
+    Ok(())
+}
+
+/// Faults for the file about to be made: Snowpipe throttling, outages and slowness, and once a
+/// failing run of the root task.
+fn inject_faults(stack: &Stack, index: u64, counts: &mut Counts) {
+    use snowflake_standin::Fault;
+    let faults = match index % 4 {
+        0 => vec![Fault::Status(429)],
+        1 => vec![Fault::Status(503), Fault::Status(503)],
+        2 => vec![Fault::Slow(Duration::from_millis(1500))],
+        _ => vec![],
+    };
+    counts.faults.snowpipe_faults += faults.len() as u64;
+    stack.snowflake.inject(faults);
+    if index == 1 {
+        stack
+            .snowflake
+            .fail_next_task_run("TSK_SCD_RAW", "chaos: injected failure of the task run");
+        counts.faults.failed_task_runs += 1;
+    }
+}
+
+/// The ingest function's path: the notifications as one SQS batch, parsed, validated, submitted.
+async fn ingest_batch(
+    stack: &Stack,
+    batch: &[devstack::ObjectCreated],
+    counts: &mut Counts,
+    submitted: &mut Submitted,
+) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    counts.notifications += batch.len() as u64;
+    let payload = devstack::s3::sqs_batch(batch);
+    let Delivery::Sqs(items) = parse_delivery(&payload).map_err(|e| e.to_string())? else {
+        return Err("an SQS batch was not read as one".into());
+    };
+    let objects: Vec<ObjectRef> = items
+        .into_iter()
+        .filter_map(|i| i.objects.ok())
+        .flatten()
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (outcomes, _) = ingest_objects(
+        &stack.store,
+        &stack.snowpipe,
+        &IngestSettings::default(),
+        &objects,
+        deadline,
+    )
+    .await;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Submitted { key, rows, .. } => {
+                counts.files_valid += 1;
+                if submitted.keys.insert(key) {
+                    submitted.rows += rows;
+                }
+            }
+            Outcome::AlreadyLoaded { .. } => counts.files_skipped_already_loaded += 1,
+            Outcome::Quarantined { .. } => counts.files_quarantined += 1,
+            Outcome::Skipped { .. } => {}
+            Outcome::Failed { key, error } => {
+                counts.files_failed_ingest += 1;
+                tracing::warn!(%key, %error, "ingest failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn load_pending(stack: &Stack, counts: &mut Counts) {
+    let snowflake = stack.snowflake.clone();
+    let loads = tokio::task::spawn_blocking(move || snowflake.load_pending(Utc::now()))
+        .await
+        .unwrap_or_default();
+    for load in loads {
+        if load.status == "LOADED" {
+            counts.files_loaded += 1;
+        } else {
+            counts.files_load_failed += 1;
+        }
+    }
+}
+
+async fn run_tasks(stack: &Stack, counts: &mut Counts) {
+    let snowflake = stack.snowflake.clone();
+    let runs = tokio::task::spawn_blocking(move || snowflake.run_tasks(Utc::now()))
+        .await
+        .unwrap_or_default();
+    for run in runs {
+        match run.state {
+            "SUCCEEDED" => counts.task_runs_succeeded += 1,
+            "SKIPPED" => counts.task_runs_skipped += 1,
+            _ => counts.task_runs_failed += 1,
+        }
+    }
+}
+
+async fn run_monitor(
+    stack: &Stack,
+    monitor: &Monitor<pipeline::aws::S3Store>,
+    target: &MonitorTarget,
+    counts: &mut Counts,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    match monitor.run(&stack.sql, target, Utc::now(), deadline).await {
+        Ok(report) => {
+            counts.monitor_runs += 1;
+            counts.alerts_raised += report.reported.len() as u64;
+            counts.task_failures_alerted += report
+                .reported
+                .iter()
+                .filter(|p| matches!(p, pipeline::monitor::Problem::TaskFailed { .. }))
+                .count() as u64;
+        }
+        Err(err) => tracing::warn!(error = %err, "monitor run failed"),
+    }
+}
+
+async fn streams_have_data(stack: &Stack) -> bool {
+    let snowflake = stack.snowflake.clone();
+    tokio::task::spawn_blocking(move || snowflake.streams_have_data().unwrap_or(false))
+        .await
+        .unwrap_or(false)
+}
+
+async fn print_progress(stack: &Stack, started: Instant, counts: &Counts) {
+    let snowflake = stack.snowflake.clone();
+    let tables = tokio::task::spawn_blocking(move || report::tables(&snowflake)).await;
+    let Ok(Ok(t)) = tables else {
+        return;
+    };
+    eprintln!(
+        "[{:>4}s] files {} in, {} valid, {} quarantined, {} loaded | RAW {} CUSTOMER {} HISTORY {} | tasks {} ok {} failed | alerts {}",
+        started.elapsed().as_secs(),
+        counts.files_generated,
+        counts.files_valid,
+        counts.files_quarantined,
+        counts.files_loaded,
+        t.raw_rows,
+        t.customers,
+        t.history_versions,
+        counts.task_runs_succeeded,
+        counts.task_runs_failed,
+        counts.alerts_raised,
+    );
+}
+
+/// CUSTOMER.csv and CUSTOMER_HISTORY.csv, all columns with a header, by key and start time.
+fn dump_tables(
+    snowflake: &snowflake_standin::SnowflakeStandIn,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (table, order) in [
+        ("CUSTOMER", "CUSTOMER_ID"),
+        ("CUSTOMER_HISTORY", "CUSTOMER_ID, START_TIME"),
+    ] {
+        let path = dir.join(format!("{table}.csv"));
+        let path_text = path.display().to_string().replace('\'', "''");
+        snowflake
+            .query(&format!("COPY (SELECT * FROM {table} ORDER BY {order}) TO '{path_text}' (HEADER, DELIMITER ',')"))
+            .map_err(|e| format!("dumping {table} failed: {e}"))?;
+    }
+    Ok(())
+}

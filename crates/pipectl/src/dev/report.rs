@@ -1,0 +1,201 @@
+//! What a `pipectl dev` run did, and the DESIGN.md §5 guarantees checked on the data it produced.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use snowflake_standin::SnowflakeStandIn;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub files_generated: u64,
+    pub files_valid: u64,
+    pub files_quarantined: u64,
+    pub files_skipped_already_loaded: u64,
+    pub files_failed_ingest: u64,
+    pub files_loaded: u64,
+    pub files_load_failed: u64,
+    pub rows_submitted: u64,
+    pub task_runs_succeeded: u64,
+    pub task_runs_failed: u64,
+    pub task_runs_skipped: u64,
+    pub monitor_runs: u64,
+    pub alerts_raised: u64,
+    pub task_failures_alerted: u64,
+    pub notifications: u64,
+    pub faults: Faults,
+}
+
+/// What `--chaos` injected.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Faults {
+    pub snowpipe_faults: u64,
+    pub failed_task_runs: u64,
+    pub invalid_files: u64,
+    pub duplicate_notifications: u64,
+}
+
+/// That each injected fault was survived (the data guarantees are checked separately).
+pub fn chaos_checks(counts: &Counts) -> Vec<Check> {
+    let f = &counts.faults;
+    vec![
+        Check {
+            guarantee: "invalid files quarantined, none loaded",
+            passed: counts.files_quarantined == f.invalid_files,
+            detail: format!(
+                "{} injected, {} quarantined",
+                f.invalid_files, counts.files_quarantined
+            ),
+        },
+        Check {
+            guarantee: "a failed task run raised an alert",
+            passed: f.failed_task_runs == 0 || counts.task_failures_alerted >= f.failed_task_runs,
+            detail: format!(
+                "{} failed runs injected, {} task failures alerted",
+                f.failed_task_runs, counts.task_failures_alerted
+            ),
+        },
+        Check {
+            guarantee: "Snowpipe faults and duplicate notifications retried or skipped",
+            passed: counts.files_failed_ingest == 0,
+            detail: format!(
+                "{} Snowpipe faults, {} duplicate notifications, {} files failed ingest",
+                f.snowpipe_faults, f.duplicate_notifications, counts.files_failed_ingest
+            ),
+        },
+    ]
+}
+
+/// Keys submitted to Snowpipe, for the exactly-once check.
+#[derive(Debug, Default)]
+pub struct Submitted {
+    pub keys: BTreeSet<String>,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub guarantee: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tables {
+    pub raw_rows: u64,
+    pub customers: u64,
+    pub live_customers: u64,
+    pub history_versions: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub seconds: f64,
+    pub counts: Counts,
+    pub tables: Tables,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+/// One number from a query (blocking).
+pub fn number(snowflake: &SnowflakeStandIn, sql: &str) -> Result<u64, String> {
+    let result = snowflake.query(sql).map_err(|e| format!("{sql}: {e}"))?;
+    result
+        .rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .ok_or_else(|| format!("{sql}: no number"))
+}
+
+pub fn tables(snowflake: &SnowflakeStandIn) -> Result<Tables, String> {
+    Ok(Tables {
+        raw_rows: number(snowflake, "SELECT count(*) FROM CUSTOMER_RAW")?,
+        customers: number(snowflake, "SELECT count(*) FROM CUSTOMER")?,
+        live_customers: number(
+            snowflake,
+            "SELECT count(*) FROM CUSTOMER WHERE NOT IS_DELETED",
+        )?,
+        history_versions: number(snowflake, "SELECT count(*) FROM CUSTOMER_HISTORY")?,
+    })
+}
+
+/// The guarantees, each as a query that counts violations (blocking). Call after the streams
+/// are drained.
+pub fn check_guarantees(
+    snowflake: &SnowflakeStandIn,
+    submitted: &Submitted,
+) -> Result<Vec<Check>, String> {
+    let mut checks = Vec::new();
+    let loaded_files = number(
+        snowflake,
+        "SELECT count(DISTINCT _FILE_NAME) FROM CUSTOMER_RAW",
+    )?;
+    let raw_rows = number(snowflake, "SELECT count(*) FROM CUSTOMER_RAW")?;
+    let duplicates = number(
+        snowflake,
+        "SELECT count(*) - count(DISTINCT (_FILE_NAME, _FILE_ROW_NUMBER)) FROM CUSTOMER_RAW",
+    )?;
+    checks.push(Check {
+        guarantee: "every valid file loaded exactly once",
+        passed: duplicates == 0 && raw_rows == submitted.rows && loaded_files == submitted.keys.len() as u64,
+        detail: format!(
+            "{} files with {} rows submitted; CUSTOMER_RAW holds {raw_rows} rows from {loaded_files} files, {duplicates} duplicated",
+            submitted.keys.len(),
+            submitted.rows
+        ),
+    });
+    let newest_mismatches = number(
+        snowflake,
+        "WITH newest AS (
+             SELECT * FROM CUSTOMER_RAW
+             QUALIFY row_number() OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT DESC, _FILE_NAME DESC, _FILE_ROW_NUMBER DESC) = 1)
+         SELECT count(*) FROM newest n FULL OUTER JOIN CUSTOMER c ON n.CUSTOMER_ID = c.CUSTOMER_ID
+         WHERE n.CUSTOMER_ID IS NULL OR c.CUSTOMER_ID IS NULL
+            OR n.UPDATED_AT IS DISTINCT FROM c.UPDATED_AT
+            OR (n.OP = 'D') IS DISTINCT FROM c.IS_DELETED
+            OR n._FILE_NAME IS DISTINCT FROM c._FILE_NAME
+            OR n._FILE_ROW_NUMBER IS DISTINCT FROM c._FILE_ROW_NUMBER
+            OR (n.OP = 'U' AND (n.FIRST_NAME IS DISTINCT FROM c.FIRST_NAME OR n.LAST_NAME IS DISTINCT FROM c.LAST_NAME
+                OR n.EMAIL IS DISTINCT FROM c.EMAIL OR n.STREET IS DISTINCT FROM c.STREET OR n.CITY IS DISTINCT FROM c.CITY
+                OR n.STATE IS DISTINCT FROM c.STATE OR n.COUNTRY IS DISTINCT FROM c.COUNTRY))",
+    )?;
+    checks.push(Check {
+        guarantee: "CUSTOMER is the newest loaded row per id",
+        passed: newest_mismatches == 0,
+        detail: format!("{newest_mismatches} ids differ from the newest row in CUSTOMER_RAW"),
+    });
+    let wrong_current = number(
+        snowflake,
+        "SELECT count(*) FROM CUSTOMER c
+         LEFT JOIN (SELECT CUSTOMER_ID, count(*) FILTER (WHERE IS_CURRENT) AS n FROM CUSTOMER_HISTORY GROUP BY CUSTOMER_ID) h
+           ON h.CUSTOMER_ID = c.CUSTOMER_ID
+         WHERE coalesce(h.n, 0) <> CASE WHEN c.IS_DELETED THEN 0 ELSE 1 END",
+    )?;
+    let overlaps = number(
+        snowflake,
+        "SELECT count(*) FROM (
+             SELECT START_TIME, END_TIME, lead(START_TIME) OVER (PARTITION BY CUSTOMER_ID ORDER BY START_TIME) AS next_start
+             FROM CUSTOMER_HISTORY)
+         WHERE END_TIME < START_TIME OR (next_start IS NOT NULL AND END_TIME > next_start)",
+    )?;
+    let stale_current = number(
+        snowflake,
+        "SELECT count(*) FROM CUSTOMER_HISTORY h JOIN CUSTOMER c ON c.CUSTOMER_ID = h.CUSTOMER_ID
+         WHERE h.IS_CURRENT AND (h.FIRST_NAME IS DISTINCT FROM c.FIRST_NAME OR h.EMAIL IS DISTINCT FROM c.EMAIL
+            OR h.STREET IS DISTINCT FROM c.STREET OR h.COUNTRY IS DISTINCT FROM c.COUNTRY)",
+    )?;
+    checks.push(Check {
+        guarantee: "history non-overlapping, one current version per live id, none for a deleted one",
+        passed: wrong_current == 0 && overlaps == 0 && stale_current == 0,
+        detail: format!(
+            "{wrong_current} ids with the wrong number of current versions, {overlaps} overlapping versions, {stale_current} current versions unlike CUSTOMER"
+        ),
+    });
+    Ok(checks)
+}
