@@ -228,3 +228,24 @@ async fn a_chaos_run_survives_every_fault() {
     );
     assert!(report.counts.task_runs_failed >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_on_the_same_state_folder_resumes_and_checks_its_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = DevArgs {
+        replay: None,
+        dump: None,
+        duration: 2,
+        every: 1.0,
+        rows: 50,
+        ..args(dir.path(), &dir.path().join("state"), dir.path())
+    };
+    let first = run_dev(&run, false).await.unwrap();
+    let second = run_dev(&run, false).await.unwrap();
+    assert_guarantees(&first);
+    assert_guarantees(&second);
+    assert!(
+        second.tables.raw_rows > first.tables.raw_rows,
+        "the warehouse kept the first run's rows"
+    );
+}

@@ -235,6 +235,19 @@ impl SnowflakeStandIn {
     pub fn engine(&self) -> &Engine {
         &self.shared.engine
     }
+
+    /// Stops serving and waits (up to 5 s) until open connections let go of the warehouse, so
+    /// the DuckDB file can be opened again at once. Drop the clients first.
+    pub async fn shutdown(self) {
+        let shared = self.shared.clone();
+        drop(self);
+        for _ in 0..100 {
+            if Arc::strong_count(&shared) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for SnowflakeStandIn {

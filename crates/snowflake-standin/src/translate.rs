@@ -3,11 +3,12 @@
 //! Snowflake anyway) PRIMARY KEY constraints dropped. Functions DuckDB lacks are macros in
 //! [`PRELUDE`], not rewrites. Anything else must already be portable SQL.
 
-/// Run once per database: what Snowflake has and DuckDB does not, as macros.
+/// What Snowflake has and DuckDB does not, as macros; `IF NOT EXISTS` because table defaults
+/// depend on them when a state folder is reopened.
 pub const PRELUDE: &str = "
-CREATE OR REPLACE MACRO sysdate() AS CAST(now() AS TIMESTAMP);
-CREATE OR REPLACE MACRO to_timestamp_ltz(s) AS CAST(s AS TIMESTAMP);
-CREATE OR REPLACE MACRO to_varchar(t, f) AS strftime(t, '%Y-%m-%dT%H:%M:%S.%g+00:00');
+CREATE MACRO IF NOT EXISTS sysdate() AS CAST(now() AS TIMESTAMP);
+CREATE MACRO IF NOT EXISTS to_timestamp_ltz(s) AS CAST(s AS TIMESTAMP);
+CREATE MACRO IF NOT EXISTS to_varchar(t, f) AS strftime(t, '%Y-%m-%dT%H:%M:%S.%g+00:00');
 ";
 
 /// Snowflake type spellings used in `sql/` and their DuckDB equivalents, longest first.
@@ -237,7 +238,7 @@ mod tests {
         let t = translate(ddl);
         assert_eq!(
             t.sql,
-            "CREATE TABLE IF NOT EXISTS C (\n    ID DECIMAL(38, 0) NOT NULL,\n    AT TIMESTAMP NOT NULL DEFAULT SYSDATE()\n)\n"
+            "CREATE TABLE IF NOT EXISTS C (\n    ID DECIMAL(38, 0) NOT NULL,\n    AT TIMESTAMP NOT NULL DEFAULT SYSDATE()\n)"
         );
         assert_eq!(t.primary_key, ["ID"]);
     }

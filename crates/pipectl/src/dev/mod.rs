@@ -274,6 +274,19 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
     })
     .await
     .map_err(|e| e.to_string())??;
+    // Release the warehouse file before returning, so the state folder can be reopened at once.
+    let Stack {
+        snowflake,
+        s3,
+        store,
+        snowpipe,
+        sql,
+        ..
+    } = stack;
+    drop((monitor, store, snowpipe, sql, s3));
+    if let Ok(snowflake) = std::sync::Arc::try_unwrap(snowflake) {
+        snowflake.shutdown().await;
+    }
     let mut checks = checks;
     if args.chaos {
         checks.extend(report::chaos_checks(&counts));
