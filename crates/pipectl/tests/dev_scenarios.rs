@@ -208,7 +208,12 @@ async fn generated_run(seconds: u64, rows: u64, chaos: bool) -> Report {
 async fn a_generated_run_keeps_every_guarantee() {
     let report = generated_run(4, 200, false).await;
     assert_guarantees(&report);
-    assert!(report.counts.files_loaded >= 3, "{:?}", report.counts);
+    // How many files fit in the time depends on the machine; that every one loaded does not.
+    let c = &report.counts;
+    assert!(
+        c.files_loaded >= 1 && c.files_loaded == c.files_generated,
+        "{c:?}"
+    );
     assert!(report.tables.customers > 0 && report.tables.history_versions > 0);
     assert!(report.counts.monitor_runs >= 1);
 }

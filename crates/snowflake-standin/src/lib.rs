@@ -59,7 +59,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Writes what SHOW TASKS, SHOW STREAMS and SYSTEM$PIPE_STATUS read.
-    pub(crate) fn refresh_catalog(&self, now: DateTime<Utc>) -> Result<(), SqlError> {
+    pub(crate) fn refresh_catalog(&self) -> Result<(), SqlError> {
         let engine = &self.engine;
         let pipe_status = {
             let pipe = self.pipe.lock().expect("not poisoned");
@@ -72,7 +72,6 @@ impl Shared {
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                     .into();
             }
-            let _ = now;
             (pipe.name.clone(), status.to_string())
         };
         let tasks = engine.tasks();
@@ -228,7 +227,7 @@ impl SnowflakeStandIn {
 
     /// A statement as the SQL API would run it (blocking), for local summaries.
     pub fn query(&self, sql: &str) -> Result<ResultTable, SqlError> {
-        self.shared.refresh_catalog(Utc::now())?;
+        self.shared.refresh_catalog()?;
         statements::execute(&self.shared.engine, sql, &serde_json::Value::Null)
     }
 

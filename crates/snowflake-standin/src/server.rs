@@ -216,7 +216,7 @@ async fn statement(shared: Arc<Shared>, body: &[u8], query: &str) -> Reply {
     let bindings = request["bindings"].clone();
     let worker = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
-        worker.refresh_catalog(Utc::now())?;
+        worker.refresh_catalog()?;
         statements::execute(&worker.engine, &sql, &bindings)
     })
     .await
