@@ -254,3 +254,45 @@ async fn a_second_run_on_the_same_state_folder_resumes_and_checks_its_own_files(
         "the warehouse kept the first run's rows"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_delivered_twice_loads_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    let rows = [
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,Oslo,Norway,2026-11-23T10:00:00Z,U\n",
+        "1,Anna,Lee,ann@x.io,1 Main St,Oslo,Oslo,Norway,2026-11-23T10:05:00Z,U\n",
+    ];
+    for (i, row) in rows.iter().enumerate() {
+        std::fs::write(
+            input.join(format!("customer_{i}.csv")),
+            format!("{HEADER}{row}"),
+        )
+        .unwrap();
+    }
+    // --chaos in a replay re-delivers notifications (Snowpipe and task faults are generator-only).
+    let run = DevArgs {
+        chaos: true,
+        ..args(&input, &dir.path().join("state"), &out)
+    };
+    let report = run_dev(&run, false).await.unwrap();
+    assert_guarantees(&report);
+    assert!(
+        report.counts.faults.duplicate_notifications >= 1,
+        "{:?}",
+        report.counts
+    );
+    assert_eq!(
+        report.counts.files_skipped_already_loaded,
+        report.counts.faults.duplicate_notifications
+    );
+    assert_eq!(report.tables.raw_rows, 2);
+    assert_eq!(
+        read(&out.join("CUSTOMER_HISTORY.csv"), HISTORY),
+        [
+            "1|Ann|2026-11-23 10:00:00|2026-11-23 10:05:00|false",
+            "1|Anna|2026-11-23 10:05:00|9999-12-31 00:00:00|true",
+        ]
+    );
+}
