@@ -379,17 +379,22 @@ impl MonitorConfig {
     }
 }
 
+/// An environment holding exactly `vars`, for tests.
+#[cfg(test)]
+fn env_of(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Env::from_lookup(move |name| map.get(name).cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<GeneratorConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        GeneratorConfig::from_env(&Env::from_lookup(move |name| map.get(name).cloned()))
+        GeneratorConfig::from_env(&env_of(vars))
     }
 
     #[test]
@@ -461,14 +466,9 @@ mod tests {
 #[cfg(test)]
 mod ingest_tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        IngestConfig::from_env(&Env::from_lookup(move |name| map.get(name).cloned()))
+        IngestConfig::from_env(&env_of(vars))
     }
 
     #[test]
@@ -510,11 +510,7 @@ mod ingest_tests {
     }
 
     fn monitor_config(vars: &[(&str, &str)]) -> Result<MonitorConfig, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        MonitorConfig::from_env(&Env::from_lookup(move |name| map.get(name).cloned()))
+        MonitorConfig::from_env(&env_of(vars))
     }
 
     const MONITOR_SECRET: (&str, &str) = (
