@@ -76,6 +76,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// `DEADLINE_MARGIN_MS` (default 2000): time kept back from an invocation's deadline.
+    pub fn deadline_margin(&self) -> Result<std::time::Duration, ConfigError> {
+        self.parsed("DEADLINE_MARGIN_MS", 2000, "a whole number of milliseconds")
+            .map(std::time::Duration::from_millis)
+    }
+
+    /// `METRICS_NAMESPACE` (default [`DEFAULT_METRICS_NAMESPACE`]).
+    pub fn metrics_namespace(&self) -> Result<String, ConfigError> {
+        self.parsed(
+            "METRICS_NAMESPACE",
+            DEFAULT_METRICS_NAMESPACE.to_owned(),
+            "a CloudWatch namespace",
+        )
+    }
+
     /// `true/false`, `1/0`, `yes/no` (any case).
     pub fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
         match (self.lookup)(variable).map(|v| v.trim().to_ascii_lowercase()) {
@@ -152,11 +167,7 @@ impl GeneratorConfig {
             prefix,
             gzip: env.flag("GZIP", false)?,
             settings,
-            metrics_namespace: env.parsed(
-                "METRICS_NAMESPACE",
-                DEFAULT_METRICS_NAMESPACE.to_owned(),
-                "a CloudWatch namespace",
-            )?,
+            metrics_namespace: env.metrics_namespace()?,
         })
     }
 }
@@ -209,16 +220,8 @@ impl IngestConfig {
                 quarantine_prefix: prefix("QUARANTINE_PREFIX", "quarantine/")?,
             },
             snowflake,
-            deadline_margin: std::time::Duration::from_millis(env.parsed(
-                "DEADLINE_MARGIN_MS",
-                2000,
-                "a whole number of milliseconds",
-            )?),
-            metrics_namespace: env.parsed(
-                "METRICS_NAMESPACE",
-                DEFAULT_METRICS_NAMESPACE.to_owned(),
-                "a CloudWatch namespace",
-            )?,
+            deadline_margin: env.deadline_margin()?,
+            metrics_namespace: env.metrics_namespace()?,
         })
     }
 }
@@ -365,16 +368,8 @@ impl MonitorConfig {
                 }
                 None => None,
             },
-            deadline_margin: std::time::Duration::from_millis(env.parsed(
-                "DEADLINE_MARGIN_MS",
-                2000,
-                "a whole number of milliseconds",
-            )?),
-            metrics_namespace: env.parsed(
-                "METRICS_NAMESPACE",
-                DEFAULT_METRICS_NAMESPACE.to_owned(),
-                "a CloudWatch namespace",
-            )?,
+            deadline_margin: env.deadline_margin()?,
+            metrics_namespace: env.metrics_namespace()?,
         })
     }
 }
