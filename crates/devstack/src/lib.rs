@@ -9,5 +9,5 @@ pub mod s3;
 pub mod snowflake_fake;
 
 pub use lambda_api::{Outcome, RuntimeApiStandIn};
-pub use s3::{ObjectCreated, S3StandIn};
+pub use s3::{ObjectCreated, S3Fault, S3Operation, S3StandIn};
 pub use snowflake_fake::SnowflakeFake;

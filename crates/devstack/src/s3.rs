@@ -33,11 +33,30 @@ pub struct ObjectCreated {
     pub sequencer: u64,
 }
 
+/// Which requests an injected fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Operation {
+    /// PutObject, UploadPart and CompleteMultipartUpload.
+    Put,
+    /// GetObject.
+    Get,
+}
+
+/// An error the stand-in answers instead of doing a request, as S3 does now and then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Fault {
+    /// 503 SlowDown: S3 throttling a prefix.
+    SlowDown,
+    /// 500 InternalError.
+    InternalError,
+}
+
 /// The running stand-in. Dropping it stops the server.
 pub struct S3StandIn {
     addr: SocketAddr,
     root: PathBuf,
     events: std::sync::Arc<Subscribers>,
+    faults: std::sync::Arc<FaultQueue>,
     server: JoinHandle<()>,
     /// Removed when the stand-in is dropped (for `start_in_temp_dir`).
     _temp_dir: Option<tempfile::TempDir>,
@@ -61,11 +80,13 @@ impl S3StandIn {
         let root = root.into();
         std::fs::create_dir_all(&root)?;
         let events = std::sync::Arc::new(Subscribers::default());
+        let faults = std::sync::Arc::new(FaultQueue::default());
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| io::Error::other(format!("{e:?}")))?;
         let wrapped = ConditionalFs {
             fs,
             root: root.clone(),
             events: events.clone(),
+            faults: faults.clone(),
             write_lock: tokio::sync::Mutex::new(()),
         };
         let mut builder = S3ServiceBuilder::new(wrapped);
@@ -79,6 +100,7 @@ impl S3StandIn {
             addr,
             root,
             events,
+            faults,
             server,
             _temp_dir: None,
         })
@@ -108,6 +130,30 @@ impl S3StandIn {
         let (tx, rx) = mpsc::unbounded_channel();
         self.events.senders.lock().expect("not poisoned").push(tx);
         rx
+    }
+
+    /// The next `faults.len()` requests of kind `operation` on a key starting with `key_prefix`
+    /// (in `bucket`) are answered with these errors, in order, instead of being carried out.
+    pub fn inject(
+        &self,
+        operation: S3Operation,
+        bucket: &str,
+        key_prefix: &str,
+        faults: impl IntoIterator<Item = S3Fault>,
+    ) {
+        let mut pending = self.faults.pending.lock().expect("not poisoned");
+        for fault in faults {
+            pending.push_back(PendingFault {
+                operation,
+                path_prefix: format!("{bucket}/{key_prefix}"),
+                fault,
+            });
+        }
+    }
+
+    /// How many injected faults have been answered so far.
+    pub fn faults_served(&self) -> u64 {
+        self.faults.served.load(Ordering::SeqCst)
     }
 }
 
@@ -145,12 +191,48 @@ impl Subscribers {
     }
 }
 
+struct PendingFault {
+    operation: S3Operation,
+    path_prefix: String,
+    fault: S3Fault,
+}
+
+#[derive(Default)]
+struct FaultQueue {
+    pending: Mutex<std::collections::VecDeque<PendingFault>>,
+    served: AtomicU64,
+}
+
+impl FaultQueue {
+    /// The error to answer this request with, if a fault is waiting for it.
+    fn check(&self, operation: S3Operation, bucket: &str, key: &str) -> S3Result<()> {
+        let path = format!("{bucket}/{key}");
+        let mut pending = self.pending.lock().expect("not poisoned");
+        let Some(index) = pending
+            .iter()
+            .position(|f| f.operation == operation && path.starts_with(&f.path_prefix))
+        else {
+            return Ok(());
+        };
+        let fault = pending.remove(index).map(|f| f.fault);
+        self.served.fetch_add(1, Ordering::SeqCst);
+        Err(match fault {
+            Some(S3Fault::SlowDown) => s3s::s3_error!(SlowDown, "Please reduce your request rate."),
+            _ => s3s::s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            ),
+        })
+    }
+}
+
 /// s3s-fs checks `If-None-Match: *` before writing but not atomically; this wrapper serialises
 /// create-only writes so two racing writers cannot both succeed, as on S3.
 struct ConditionalFs {
     fs: s3s_fs::FileSystem,
     root: PathBuf,
     events: std::sync::Arc<Subscribers>,
+    faults: std::sync::Arc<FaultQueue>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -210,6 +292,7 @@ impl S3 for ConditionalFs {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.faults.check(S3Operation::Put, &bucket, &key)?;
         let _guard = self
             .admit_write(
                 &bucket,
@@ -231,6 +314,7 @@ impl S3 for ConditionalFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.faults.check(S3Operation::Put, &bucket, &key)?;
         let _guard = self
             .admit_write(
                 &bucket,
@@ -281,6 +365,8 @@ impl S3 for ConditionalFs {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.faults
+            .check(S3Operation::Get, &req.input.bucket, &req.input.key)?;
         self.fs.get_object(req).await
     }
 
@@ -338,6 +424,8 @@ impl S3 for ConditionalFs {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.faults
+            .check(S3Operation::Put, &req.input.bucket, &req.input.key)?;
         self.fs.upload_part(req).await
     }
 

@@ -87,6 +87,17 @@ impl Resolved {
         KeyPair::from_pem(&pem, self.passphrase.as_deref()).map_err(|e| e.to_string())
     }
 
+    /// `pipe` as DATABASE.SCHEMA.PIPE, completed from the database and schema if needed.
+    pub fn qualified_pipe(&self, pipe: &str) -> Option<String> {
+        if pipe.split('.').count() == 3 {
+            return Some(pipe.to_owned());
+        }
+        match (&self.database, &self.schema) {
+            (Some(database), Some(schema)) => Some(format!("{database}.{schema}.{pipe}")),
+            _ => None,
+        }
+    }
+
     pub fn context(&self) -> StatementContext {
         StatementContext {
             database: self.database.clone(),

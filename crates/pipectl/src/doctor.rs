@@ -164,7 +164,7 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
             return verdicts;
         }
     }
-    let pipe = qualified_pipe(&args.pipe, resolved);
+    let pipe = resolved.qualified_pipe(&args.pipe);
     verdicts.push(("pipe", check_pipe(client, pipe.as_deref()).await));
     verdicts.push((
         "tasks",
@@ -211,16 +211,6 @@ fn auth_fix(err: &SnowflakeError, resolved: &Resolved, client: &SnowflakeClient)
 }
 
 /// The pipe as DATABASE.SCHEMA.PIPE, or `None` when it cannot be qualified.
-fn qualified_pipe(pipe: &str, resolved: &Resolved) -> Option<String> {
-    if pipe.split('.').count() == 3 {
-        return Some(pipe.to_owned());
-    }
-    match (&resolved.database, &resolved.schema) {
-        (Some(database), Some(schema)) => Some(format!("{database}.{schema}.{pipe}")),
-        _ => None,
-    }
-}
-
 async fn check_pipe(client: Arc<SnowflakeClient>, pipe: Option<&str>) -> Verdict {
     let Some(pipe) = pipe else {
         return Verdict::Fail(
@@ -301,14 +291,7 @@ async fn check_bucket(args: &DoctorArgs) -> Verdict {
     let Some(bucket) = &args.bucket else {
         return Verdict::Skip("skipped: no --bucket (or BUCKET)".into());
     };
-    let client = match &args.s3_endpoint {
-        Some(endpoint) => pipeline::aws::s3_client_for_endpoint(
-            endpoint,
-            &std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-            &std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-        ),
-        None => pipeline::aws::s3_client_from_env().await,
-    };
+    let client = crate::bucket::s3_client(args.s3_endpoint.as_deref()).await;
     let listed = client
         .list_objects_v2()
         .bucket(bucket)

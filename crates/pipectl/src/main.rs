@@ -1,10 +1,13 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
+mod backfill;
+mod bucket;
 mod connection;
 use pipectl::dev;
 mod doctor;
 mod generate;
 mod key;
+mod quarantine;
 mod sql;
 mod validate;
 
@@ -45,6 +48,12 @@ enum Command {
     /// pipe, the tasks and the bucket, each failure with what to do.
     /// Exit status: 0 all passed, 1 a check failed, 2 incomplete settings.
     Doctor(doctor::DoctorArgs),
+    /// Find stage files that nothing has loaded (not in COPY_HISTORY, not quarantined) in a
+    /// time range, print them, and submit them to the pipe (Snowpipe skips any it loaded).
+    /// Exit status: 0 done, 1 Snowflake or S3 failed, 2 bad arguments.
+    Backfill(backfill::BackfillArgs),
+    /// Quarantined files: list them with their first errors, or replay a corrected one.
+    Quarantine(quarantine::QuarantineArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,8 @@ fn main() -> ExitCode {
         Command::Sql(args) => return sql::run(args),
         Command::Key(args) => return key::run(args),
         Command::Doctor(args) => return doctor::run(args),
+        Command::Backfill(args) => return backfill::run(args),
+        Command::Quarantine(args) => return quarantine::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -86,6 +86,7 @@ fn run(files: &[Vec<Row>]) -> (pipectl::dev::Report, Vec<String>) {
         sql: concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql").into(),
         task_every: 0.2,
         monitor_every: 5.0,
+        reconcile_grace: 5.0,
         chaos: false,
         serve: false,
     };

@@ -23,6 +23,7 @@ fn args(replay: &Path, state: &Path, dump: &Path) -> DevArgs {
         sql: concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql").into(),
         task_every: 0.2,
         monitor_every: 1.0,
+        reconcile_grace: 5.0,
         chaos: false,
         serve: false,
     }
@@ -232,6 +233,25 @@ async fn a_chaos_run_survives_every_fault() {
         "{faults:?}"
     );
     assert!(report.counts.task_runs_failed >= 1);
+    // S3: the upload's SlowDown is retried by the SDK, the read failing three times fails the
+    // file, which is delivered again.
+    assert!(faults.s3_errors >= 4, "{faults:?}");
+    assert!(
+        report.counts.files_failed_ingest >= 1,
+        "{:?}",
+        report.counts
+    );
+    assert_eq!(report.counts.files_left_failed, 0);
+    // Lost notifications and crashed ingest runs are made good by reconciliation.
+    assert!(
+        faults.lost_notifications + faults.ingest_crashes >= 1,
+        "{faults:?}"
+    );
+    assert!(
+        report.counts.files_reconciled >= faults.lost_notifications + faults.ingest_crashes,
+        "{:?}",
+        report.counts
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use crate::ingest::IngestError;
 use crate::ingest::credentials::{SettingsSource, SnowflakeSettings};
 use crate::ports::{
-    ObjectReader, ObjectStore, PutOutcome, StoreError, SwapOutcome, UploadedPart, VersionedObject,
+    ListedObject, ObjectReader, ObjectStore, PutOutcome, StoreError, SwapOutcome, UploadedPart,
+    VersionedObject,
 };
 
 /// The AWS configuration of the Lambda environment (region, role credentials), loaded once.
@@ -30,13 +31,20 @@ pub async fn s3_client_from_env() -> Client {
 pub struct SecretsManagerSettings {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
+    /// `SNOWFLAKE_PIPE`, replacing the secret's `pipe`.
+    pipe: Option<String>,
 }
 
 impl SecretsManagerSettings {
-    pub fn new(config: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        secret_id: impl Into<String>,
+        pipe: Option<String>,
+    ) -> Self {
         SecretsManagerSettings {
             client: aws_sdk_secretsmanager::Client::new(config),
             secret_id: secret_id.into(),
+            pipe,
         }
     }
 }
@@ -68,7 +76,7 @@ impl SettingsSource for SecretsManagerSettings {
                 message: format!("secret {} has no string value", self.secret_id),
                 retryable: false,
             })?;
-        SnowflakeSettings::from_secret_json(json)
+        SnowflakeSettings::from_secret_json(json, self.pipe.as_deref())
     }
 }
 
@@ -193,6 +201,38 @@ impl ObjectStore for S3Store {
             body: body.into_bytes(),
             e_tag,
         }))
+    }
+
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| self.error("ListObjectsV2", prefix, err))?;
+            for object in page.contents() {
+                let (Some(key), Some(modified)) = (object.key(), object.last_modified()) else {
+                    continue;
+                };
+                objects.push(ListedObject {
+                    key: key.to_owned(),
+                    size: object
+                        .size()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
+                    last_modified: chrono::DateTime::from_timestamp(
+                        modified.secs(),
+                        modified.subsec_nanos(),
+                    )
+                    .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(objects)
     }
 
     async fn replace_if_unchanged(

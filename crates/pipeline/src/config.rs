@@ -91,6 +91,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         )
     }
 
+    /// An S3 key prefix, which must end in '/'.
+    pub fn key_prefix(&self, variable: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.parsed(variable, default.to_owned(), "a key prefix ending in '/'")?;
+        if value.ends_with('/') {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                variable,
+                problem: format!("is '{value}'"),
+                expected: "a key prefix ending in '/', such as stream_data/",
+            })
+        }
+    }
+
     /// `true/false`, `1/0`, `yes/no` (any case).
     pub fn flag(&self, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
         match (self.lookup)(variable).map(|v| v.trim().to_ascii_lowercase()) {
@@ -178,6 +192,8 @@ pub enum SnowflakeSource {
     /// A Secrets Manager secret (ARN or name), re-read after `ttl`.
     Secret {
         id: String,
+        /// `SNOWFLAKE_PIPE`, replacing the secret's `pipe` when set.
+        pipe: Option<String>,
         ttl: std::time::Duration,
     },
     /// Local use: `SNOWFLAKE_*` variables and a key file.
@@ -197,18 +213,6 @@ pub struct IngestConfig {
 
 impl IngestConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let prefix = |variable: &'static str, default: &str| -> Result<String, ConfigError> {
-            let value = env.parsed(variable, default.to_owned(), "a key prefix ending in '/'")?;
-            if value.ends_with('/') {
-                Ok(value)
-            } else {
-                Err(ConfigError {
-                    variable,
-                    problem: format!("is '{value}'"),
-                    expected: "a key prefix ending in '/', such as stream_data/",
-                })
-            }
-        };
         let snowflake = snowflake_source(env)?;
         Ok(IngestConfig {
             bucket: env.required(
@@ -216,8 +220,8 @@ impl IngestConfig {
                 "the name of the S3 bucket the customer files land in",
             )?,
             settings: crate::ingest::IngestSettings {
-                stage_prefix: prefix("PREFIX", "stream_data/")?,
-                quarantine_prefix: prefix("QUARANTINE_PREFIX", "quarantine/")?,
+                stage_prefix: env.key_prefix("PREFIX", "stream_data/")?,
+                quarantine_prefix: env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
             },
             snowflake,
             deadline_margin: env.deadline_margin()?,
@@ -267,6 +271,9 @@ fn snowflake_source<F: Fn(&str) -> Option<String>>(
         match (env.lookup)("SNOWFLAKE_SECRET_ARN").filter(|v| !v.trim().is_empty()) {
             Some(id) => SnowflakeSource::Secret {
                 id: id.trim().to_owned(),
+                pipe: (env.lookup)("SNOWFLAKE_PIPE")
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty()),
                 ttl: std::time::Duration::from_secs(env.parsed(
                     "SECRET_TTL_SECONDS",
                     900,
@@ -293,6 +300,8 @@ pub struct MonitorConfig {
     pub lookback: chrono::TimeDelta,
     /// Slack-compatible incoming webhook; a secret, so never logged.
     pub alert_webhook_url: Option<String>,
+    /// `None` with `RECONCILE=false`.
+    pub reconcile: Option<crate::monitor::ReconcileSettings>,
     pub deadline_margin: std::time::Duration,
     pub metrics_namespace: String,
 }
@@ -367,6 +376,25 @@ impl MonitorConfig {
                     });
                 }
                 None => None,
+            },
+            reconcile: if env.flag("RECONCILE", true)? {
+                Some(crate::monitor::ReconcileSettings {
+                    stage_prefix: env.key_prefix("PREFIX", "stream_data/")?,
+                    quarantine_prefix: env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
+                    grace: minutes("RECONCILE_GRACE_MINUTES", 15)?,
+                    max_attempts: env.parsed(
+                        "RECONCILE_MAX_ATTEMPTS",
+                        3,
+                        "a whole number of submissions",
+                    )?,
+                    state_key: env.parsed(
+                        "RECONCILE_STATE_KEY",
+                        "monitor/reconcile.json".to_owned(),
+                        "an S3 key",
+                    )?,
+                })
+            } else {
+                None
             },
             deadline_margin: env.deadline_margin()?,
             metrics_namespace: env.metrics_namespace()?,
@@ -477,10 +505,25 @@ mod ingest_tests {
             c.snowflake,
             SnowflakeSource::Secret {
                 id: "arn:aws:secretsmanager:x".into(),
+                pipe: None,
                 ttl: std::time::Duration::from_secs(900)
             }
         );
         assert_eq!(c.settings, crate::ingest::IngestSettings::default());
+    }
+
+    #[test]
+    fn snowflake_pipe_goes_with_the_secret() {
+        let c = config(&[
+            ("BUCKET", "b"),
+            ("SNOWFLAKE_SECRET_ARN", "arn:aws:secretsmanager:x"),
+            ("SNOWFLAKE_PIPE", " CUSTOMERS.RAW.CUSTOMER_PIPE "),
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.snowflake,
+            SnowflakeSource::Secret { pipe: Some(p), .. } if p == "CUSTOMERS.RAW.CUSTOMER_PIPE"
+        ));
     }
 
     #[test]
@@ -522,6 +565,20 @@ mod ingest_tests {
         assert_eq!(c.streams, ["CUSTOMER_RAW_CHANGES", "CUSTOMER_CHANGES"]);
         assert_eq!(c.overlap, chrono::TimeDelta::minutes(60));
         assert_eq!(c.alert_webhook_url, None);
+    }
+
+    #[test]
+    fn reconciliation_is_on_by_default_with_a_fifteen_minute_grace() {
+        let c = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET]).unwrap();
+        let r = c.reconcile.expect("on by default");
+        assert_eq!(r.grace, chrono::TimeDelta::minutes(15));
+        assert_eq!(r.max_attempts, 3);
+        assert_eq!(
+            (r.stage_prefix.as_str(), r.state_key.as_str()),
+            ("stream_data/", "monitor/reconcile.json")
+        );
+        let off = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET, ("RECONCILE", "false")]);
+        assert_eq!(off.unwrap().reconcile, None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod monitor;
 pub mod ports;
+pub mod quarantine;
 pub mod sql;
 pub mod upload;
 pub mod validate;

@@ -31,6 +31,8 @@ pub const MINUTES_SINCE_LAST_INGEST: &str = "MinutesSinceLastIngest";
 pub const TASKS_SUSPENDED: &str = "TasksSuspended";
 pub const STALE_STREAMS: &str = "StaleStreams";
 pub const ALERT_FAILURES: &str = "AlertFailures";
+pub const FILES_RECONCILED: &str = "FilesReconciled";
+pub const FILES_NOT_LOADING: &str = "FilesNotLoading";
 
 /// Records one generator invocation. A duplicate delivery wrote nothing, so it counts no file,
 /// rows or bytes.

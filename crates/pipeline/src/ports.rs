@@ -31,6 +31,14 @@ pub enum SwapOutcome {
     Conflict,
 }
 
+/// An object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// One uploaded part of a multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedPart {
@@ -76,6 +84,12 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
         read_e_tag: Option<&str>,
     ) -> impl Future<Output = Result<SwapOutcome, StoreError>> + Send;
+
+    /// Every object whose key starts with `prefix`, in key order (all pages).
+    fn list_objects(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ListedObject>, StoreError>> + Send;
 
     /// Copies an object within the bucket (overwriting the target).
     fn copy_object(

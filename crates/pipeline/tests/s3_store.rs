@@ -223,3 +223,83 @@ async fn multipart_onto_existing_key_reports_duplicate_and_keeps_the_object() {
     assert_eq!(uploaded.outcome, PutOutcome::AlreadyExists);
     assert_eq!(stored(&f, "big.csv"), b"already here");
 }
+
+#[tokio::test]
+async fn one_slowdown_on_put_is_retried_by_the_sdk() {
+    let f = fixture().await;
+    f.s3.inject(
+        devstack::S3Operation::Put,
+        "landing",
+        "a/",
+        [devstack::S3Fault::SlowDown],
+    );
+    let outcome = f
+        .store
+        .put_if_absent("a/b.csv", Bytes::from_static(b"hello"), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(outcome, PutOutcome::Created);
+    assert_eq!(f.s3.faults_served(), 1);
+    assert_eq!(stored(&f, "a/b.csv"), b"hello");
+}
+
+#[tokio::test]
+async fn get_failing_more_often_than_the_sdk_retries_is_a_retryable_error() {
+    let f = fixture().await;
+    f.store
+        .put_if_absent("a/b.csv", Bytes::from_static(b"hello"), "text/csv")
+        .await
+        .unwrap();
+    f.s3.inject(
+        devstack::S3Operation::Get,
+        "landing",
+        "a/",
+        [devstack::S3Fault::InternalError; 3],
+    );
+    let err = f
+        .store
+        .get_object("a/b.csv")
+        .await
+        .err()
+        .expect("all attempts fail");
+    assert!(err.retryable, "{err:?}");
+    assert_eq!(f.s3.faults_served(), 3);
+    // The faults are used up: the next read succeeds.
+    assert!(f.store.get_object("a/b.csv").await.is_ok());
+}
+
+#[tokio::test]
+async fn injected_faults_only_hit_keys_under_their_prefix() {
+    let f = fixture().await;
+    f.s3.inject(
+        devstack::S3Operation::Put,
+        "landing",
+        "stage/",
+        [devstack::S3Fault::InternalError; 5],
+    );
+    f.store
+        .put_if_absent("other/b.csv", Bytes::from_static(b"x"), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(f.s3.faults_served(), 0);
+}
+
+#[tokio::test]
+async fn listing_returns_every_object_under_the_prefix_in_key_order_with_size_and_time() {
+    let f = fixture().await;
+    let before = chrono::Utc::now() - chrono::TimeDelta::seconds(5);
+    for key in ["stage/b.csv", "stage/a.csv", "other/c.csv"] {
+        f.store
+            .put_if_absent(key, Bytes::from_static(b"12345"), "text/csv")
+            .await
+            .unwrap();
+    }
+    let listed = f.store.list_objects("stage/").await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["stage/a.csv", "stage/b.csv"]);
+    assert!(
+        listed
+            .iter()
+            .all(|o| o.size == 5 && o.last_modified > before)
+    );
+}

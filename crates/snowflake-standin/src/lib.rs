@@ -137,13 +137,12 @@ impl SnowflakeStandIn {
         .await
         .map_err(|e| e.to_string())??;
         let pipe_name = format!("{}.{}.{}", options.database, options.schema, options.pipe);
+        let mut pipe = Pipe::new(&pipe_name, &options.table, options.stage_dir.clone());
+        pipe.restore_history(&engine)
+            .map_err(|e| format!("reading the pipe's load history failed: {e}"))?;
         let shared = Arc::new(Shared {
             engine,
-            pipe: Mutex::new(Pipe::new(
-                &pipe_name,
-                &options.table,
-                options.stage_dir.clone(),
-            )),
+            pipe: Mutex::new(pipe),
             users: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
             results: Mutex::new(BTreeMap::new()),

@@ -51,7 +51,9 @@ pub struct Pipe {
     /// The folder the stage URL points at (the S3 stand-in's bucket folder and prefix).
     pub stage_dir: PathBuf,
     queue: VecDeque<Queued>,
-    history: BTreeMap<String, LoadRecord>,
+    /// When each path last loaded: the 14-day load history that makes insertFiles skip it.
+    /// Rebuilt from `__standin_copy_history` on start, so a resumed state folder remembers.
+    loaded: BTreeMap<String, DateTime<Utc>>,
     /// Load events in order, for insertReport.
     events: Vec<LoadRecord>,
     pub paused: bool,
@@ -66,7 +68,7 @@ impl Pipe {
             table: table.to_ascii_uppercase(),
             stage_dir,
             queue: VecDeque::new(),
-            history: BTreeMap::new(),
+            loaded: BTreeMap::new(),
             events: Vec::new(),
             paused: false,
         }
@@ -77,9 +79,10 @@ impl Pipe {
     pub fn insert_files(&mut self, paths: &[String], now: DateTime<Utc>) -> Vec<String> {
         let mut skipped = Vec::new();
         for path in paths {
-            let loaded = self.history.get(path).is_some_and(|r| {
-                r.status == "LOADED" && now - r.loaded_at < TimeDelta::days(HISTORY_DAYS)
-            });
+            let loaded = self
+                .loaded
+                .get(path)
+                .is_some_and(|at| now - *at < TimeDelta::days(HISTORY_DAYS));
             if loaded || self.queue.iter().any(|q| &q.path == path) {
                 skipped.push(path.clone());
             } else {
@@ -90,6 +93,26 @@ impl Pipe {
             }
         }
         skipped
+    }
+
+    /// Reads back the load history a previous run on the same warehouse file recorded.
+    pub fn restore_history(&mut self, engine: &Engine) -> duckdb::Result<()> {
+        let rows = engine.with_connection(|conn| {
+            let mut statement = conn.prepare(
+                "SELECT FILE_NAME, CAST(max(LAST_LOAD_TIME) AS VARCHAR) FROM __standin_copy_history \
+                 WHERE PIPE_NAME = ? AND STATUS = 'Loaded' GROUP BY FILE_NAME",
+            )?;
+            let rows = statement.query_map([&self.name], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            rows.collect::<duckdb::Result<Vec<_>>>()
+        })?;
+        for (path, at) in rows {
+            if let Ok(at) = NaiveDateTime::parse_from_str(&at, "%Y-%m-%d %H:%M:%S%.f") {
+                self.loaded.insert(path, at.and_utc());
+            }
+        }
+        Ok(())
     }
 
     pub fn pending(&self) -> usize {
@@ -129,7 +152,9 @@ impl Pipe {
         let mut loaded = Vec::new();
         while let Some(queued) = self.queue.pop_front() {
             let record = self.load_one(engine, &queued, now);
-            self.history.insert(record.path.clone(), record.clone());
+            if record.status == "LOADED" {
+                self.loaded.insert(record.path.clone(), record.loaded_at);
+            }
             self.events.push(record.clone());
             loaded.push(record);
         }

@@ -48,11 +48,14 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let users = shared.users.lock().expect("not poisoned").clone();
-    if let Err(why) = auth::verify(authorization.as_deref(), &users, now.timestamp()) {
-        tracing::info!(%why, "stand-in refused a JWT");
-        let body: Value = serde_json::from_str(&auth::refused_body()).expect("valid JSON");
-        return reply(StatusCode::UNAUTHORIZED, body);
-    }
+    let subject = match auth::verify(authorization.as_deref(), &users, now.timestamp()) {
+        Ok(subject) => subject,
+        Err(why) => {
+            tracing::info!(%why, "stand-in refused a JWT");
+            let body: Value = serde_json::from_str(&auth::refused_body()).expect("valid JSON");
+            return reply(StatusCode::UNAUTHORIZED, body);
+        }
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
@@ -80,7 +83,9 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
             }
             snowpipe(&shared, pipe, operation, &method, &query, &body, now)
         }
-        (&Method::POST, ["api", "v2", "statements"]) => statement(shared, &body, &query).await,
+        (&Method::POST, ["api", "v2", "statements"]) => {
+            statement(shared, &body, &query, &subject).await
+        }
         (&Method::GET, ["api", "v2", "statements", handle]) => {
             match shared.results.lock().expect("not poisoned").get(*handle) {
                 Some(result) => reply(StatusCode::OK, result.clone()),
@@ -198,7 +203,8 @@ fn snowpipe(
     }
 }
 
-async fn statement(shared: Arc<Shared>, body: &[u8], query: &str) -> Reply {
+/// `subject` is the JWT's `ACCOUNT.USER`.
+async fn statement(shared: Arc<Shared>, body: &[u8], query: &str, subject: &str) -> Reply {
     let request_id = query_value(query, "requestId").unwrap_or("none").to_owned();
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return reply(
@@ -214,10 +220,18 @@ async fn statement(shared: Arc<Shared>, body: &[u8], query: &str) -> Reply {
     };
     let handle = uuid::Uuid::new_v4().to_string();
     let bindings = request["bindings"].clone();
+    let text = |field: &str| request[field].as_str().map(str::to_ascii_uppercase);
+    let session = statements::Session {
+        user: subject.split_once('.').map(|(_, user)| user.to_owned()),
+        role: text("role"),
+        warehouse: text("warehouse"),
+        database: text("database"),
+        schema: text("schema"),
+    };
     let worker = shared.clone();
     let result = tokio::task::spawn_blocking(move || {
         worker.refresh_catalog()?;
-        statements::execute(&worker.engine, &sql, &bindings)
+        statements::execute_as(&worker.engine, &sql, &bindings, &session)
     })
     .await
     .expect("statement worker");

@@ -16,9 +16,55 @@ pub struct ResultTable {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
+/// Who runs a statement and in which context: the JWT's user and the request's role,
+/// warehouse, database and schema, for CURRENT_USER() and the like.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub user: Option<String>,
+    pub role: Option<String>,
+    pub warehouse: Option<String>,
+    pub database: Option<String>,
+    pub schema: Option<String>,
+}
+
+impl Session {
+    /// `CURRENT_USER()` and its siblings replaced by the session's values (NULL when unset).
+    fn fill_context_functions(&self, sql: &str) -> String {
+        let mut sql = sql.to_owned();
+        for (function, value) in [
+            ("CURRENT_USER()", &self.user),
+            ("CURRENT_ROLE()", &self.role),
+            ("CURRENT_WAREHOUSE()", &self.warehouse),
+            ("CURRENT_DATABASE()", &self.database),
+            ("CURRENT_SCHEMA()", &self.schema),
+        ] {
+            // Typed: duckdb-rs cannot read a column of DuckDB's untyped NULL.
+            let literal = value
+                .as_ref()
+                .map_or("CAST(NULL AS VARCHAR)".to_owned(), |v| {
+                    format!("'{}'", v.replace('\'', "''"))
+                });
+            while let Some(at) = sql.to_ascii_uppercase().find(function) {
+                sql.replace_range(at..at + function.len(), &literal);
+            }
+        }
+        sql
+    }
+}
+
 /// Runs one statement with the SQL API's bindings (`{"1": {"type": "TEXT", "value": "…"}}`).
 pub fn execute(engine: &Engine, statement: &str, bindings: &Json) -> Result<ResultTable, SqlError> {
-    let sql = rewrite(statement.trim().trim_end_matches(';'))?;
+    execute_as(engine, statement, bindings, &Session::default())
+}
+
+/// [`execute`] for a session.
+pub fn execute_as(
+    engine: &Engine,
+    statement: &str,
+    bindings: &Json,
+    session: &Session,
+) -> Result<ResultTable, SqlError> {
+    let sql = rewrite(&session.fill_context_functions(statement.trim().trim_end_matches(';')))?;
     let params = parameters(bindings)?;
     engine.with_connection(|conn| {
         let mut prepared = conn
@@ -284,6 +330,21 @@ fn split_top_level(args: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_functions_answer_with_the_requests_user_role_and_warehouse() {
+        let session = Session {
+            user: Some("PIPELINE".into()),
+            warehouse: Some("WH".into()),
+            ..Session::default()
+        };
+        assert_eq!(
+            session.fill_context_functions(
+                "SELECT current_user() AS U, CURRENT_ROLE() AS R, CURRENT_WAREHOUSE() AS W"
+            ),
+            "SELECT 'PIPELINE' AS U, CAST(NULL AS VARCHAR) AS R, 'WH' AS W"
+        );
+    }
 
     #[test]
     fn rewrites_the_monitors_task_history_call_keeping_binding_order() {

@@ -17,22 +17,32 @@ const HEADER: &str =
     "customer_id,first_name,last_name,email,street,city,state,country,updated_at,op\n";
 
 struct Fixture {
-    _stage: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     stage_dir: std::path::PathBuf,
     standin: SnowflakeStandIn,
     client: Arc<SnowflakeClient>,
 }
 
+/// A stand-in with an in-memory warehouse over a temporary stage folder.
 async fn fixture() -> Fixture {
-    let stage = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = fixture_in(dir.path(), None).await;
+    f._dir = Some(dir);
+    f
+}
+
+/// A stand-in over `dir/stage`, keeping its warehouse in `database_file` if given.
+async fn fixture_in(dir: &std::path::Path, database_file: Option<std::path::PathBuf>) -> Fixture {
+    let stage_dir = dir.join("stage");
+    std::fs::create_dir_all(&stage_dir).unwrap();
     let options = Options {
-        database_file: None,
+        database_file,
         sql_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql").into(),
         database: "CUSTOMERS".into(),
         schema: "RAW".into(),
         pipe: "CUSTOMER_PIPE".into(),
         table: "CUSTOMER_RAW".into(),
-        stage_dir: stage.path().to_owned(),
+        stage_dir: stage_dir.clone(),
         port: 0,
     };
     let standin = SnowflakeStandIn::start(options).await.unwrap();
@@ -48,8 +58,8 @@ async fn fixture() -> Fixture {
     };
     let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
     Fixture {
-        stage_dir: stage.path().to_owned(),
-        _stage: stage,
+        stage_dir,
+        _dir: None,
         standin,
         client: Arc::new(client),
     }
@@ -183,6 +193,39 @@ async fn a_path_loaded_before_is_skipped_and_reported() {
     assert_eq!(skipped, ["a.csv"]);
     assert!(f.standin.load_pending(Utc::now()).is_empty());
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER_RAW").await, [["1"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_load_history_survives_a_restart_on_the_same_warehouse_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = dir.path().join("warehouse.duckdb");
+    let first = fixture_in(dir.path(), Some(warehouse.clone())).await;
+    first.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    first.submit(&["a.csv"]).await;
+    assert_eq!(first.standin.load_pending(Utc::now()).len(), 1);
+    first.standin.shutdown().await;
+
+    let second = fixture_in(dir.path(), Some(warehouse)).await;
+    let answer = Snowpipe::new(second.client.clone(), "CUSTOMERS.RAW.CUSTOMER_PIPE")
+        .insert_files(
+            &[StagedFile {
+                path: "a.csv".into(),
+                size: None,
+            }],
+            soon(),
+        )
+        .await
+        .unwrap();
+    let skipped: Vec<&str> = answer[0].skipped_files.iter().map(|s| s.path()).collect();
+    assert_eq!(skipped, ["a.csv"]);
+    assert!(second.standin.load_pending(Utc::now()).is_empty());
+    assert_eq!(
+        second.sql("SELECT count(*) FROM CUSTOMER_RAW").await,
+        [["1"]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -125,6 +125,30 @@ mod tests {
         serde_json::from_str(SCHEDULED_EVENT).unwrap()
     }
 
+    /// What template.yaml's EventBridge Scheduler sends: the schedule's ARN as the id.
+    const SCHEDULER_EVENT: &str = include_str!("../../../events/generator-scheduler.json");
+
+    #[tokio::test]
+    async fn a_retried_scheduler_event_names_the_same_file_and_writes_it_once() {
+        let f = fixture().await;
+        let event: ScheduledEvent = serde_json::from_str(SCHEDULER_EVENT).unwrap();
+        let first = generate_scheduled_file(&f.store, &config(false), event.clone())
+            .await
+            .unwrap();
+        let retry = generate_scheduled_file(&f.store, &config(false), event)
+            .await
+            .unwrap();
+        assert!(
+            first
+                .key
+                .starts_with("stream_data/customer_20261123T101600Z_"),
+            "{}",
+            first.key
+        );
+        assert_eq!(retry.key, first.key);
+        assert!(!first.duplicate && retry.duplicate);
+    }
+
     #[tokio::test]
     async fn writes_file_named_after_event_time_and_id() {
         let f = fixture().await;
@@ -194,7 +218,7 @@ mod tests {
     async fn rejects_event_whose_id_cannot_name_a_file() {
         let f = fixture().await;
         let mut e = event();
-        e.id = Some("not-hex".into());
+        e.id = Some(String::new());
         let err = generate_scheduled_file(&f.store, &config(false), e)
             .await
             .unwrap_err();

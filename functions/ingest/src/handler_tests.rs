@@ -143,10 +143,7 @@ async fn submits_valid_file_with_its_path_relative_to_the_stage_and_its_size() {
     let csv = valid_csv(50);
     let size = csv.len();
     f.put(SAMPLE_KEY, csv).await;
-    let answer = f
-        .handle(&serde_json::from_str(S3_EVENT).unwrap())
-        .await
-        .unwrap();
+    let answer = f.handle(&s3_event(&[SAMPLE_KEY])).await.unwrap();
     assert_eq!(answer["submitted"], json!([SAMPLE_KEY]));
     assert_eq!(
         f.submitted(),
@@ -226,18 +223,6 @@ async fn accepts_eventbridge_object_created_events() {
         .await
         .unwrap();
     assert_eq!(answer["submitted"], json!([SAMPLE_KEY]));
-}
-
-#[tokio::test]
-async fn sqs_sample_with_a_test_event_submits_and_fails_nothing() {
-    let f = fixture(vec![]).await;
-    f.put(SAMPLE_KEY, valid_csv(5)).await;
-    let answer = f
-        .handle(&serde_json::from_str(SQS_EVENT).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(answer, json!({"batchItemFailures": []}));
-    assert_eq!(f.submitted().len(), 1);
 }
 
 #[tokio::test]

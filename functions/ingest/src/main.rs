@@ -24,8 +24,9 @@ async fn main() -> Result<(), Error> {
     let store = S3Store::new(S3Client::new(&aws), config.bucket.clone());
     let policy = RetryPolicy::default();
     match config.snowflake.clone() {
-        SnowflakeSource::Secret { id, ttl } => {
-            let pipe = CachedPipe::new(SecretsManagerSettings::new(&aws, id), ttl, policy);
+        SnowflakeSource::Secret { id, pipe, ttl } => {
+            let settings = SecretsManagerSettings::new(&aws, id, pipe);
+            let pipe = CachedPipe::new(settings, ttl, policy);
             serve(Ingest::new(store, pipe, &config), &config).await
         }
         SnowflakeSource::Fixed(settings) => {

@@ -13,7 +13,8 @@ use pipeline::ports::ObjectStore;
 use serde_json::Value;
 
 const S3_EVENT: &str = include_str!("../../../events/ingest-s3.json");
-const KEY: &str = "stream_data/customer_20261123T101500Z_5b3a9c1e.csv";
+/// The sample event's key, decoded (the event has `date%3D2026-11-23`).
+const KEY: &str = "stream_data/date=2026-11-23/customer_20261123T101500Z_5b3a9c1e.csv";
 const PRIVATE_KEY_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../crates/snowflake/tests/data/test-only-rsa.p8"

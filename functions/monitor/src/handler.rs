@@ -8,7 +8,9 @@ use pipeline::config::MonitorConfig;
 use pipeline::ingest::IngestError;
 use pipeline::ingest::credentials::{SettingsSource, SnowflakeSettings};
 use pipeline::monitor::alert::Webhook;
-use pipeline::monitor::{Monitor, MonitorError, MonitorSettings, MonitorTarget};
+use pipeline::monitor::{
+    Monitor, MonitorError, MonitorSettings, MonitorTarget, ReconcileSettings, reconcile,
+};
 use pipeline::ports::ObjectStore;
 use serde_json::{Value, json};
 use snowflake::RetryPolicy;
@@ -19,6 +21,7 @@ pub(crate) struct MonitorHandler<S, Src> {
     source: Src,
     policy: RetryPolicy,
     watched: (String, Vec<String>, Vec<String>),
+    reconcile: Option<ReconcileSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,7 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
                 config.tasks.clone(),
                 config.streams.clone(),
             ),
+            reconcile: config.reconcile.clone(),
         }
     }
 
@@ -95,8 +99,38 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
         let settings = self.source.load().await?;
         let warehouse = settings.sql_api(self.policy)?;
         let target = self.target(&settings)?;
-        let report = self.monitor.run(&warehouse, &target, now, deadline).await?;
+        let (reconciled, stuck) = match &self.reconcile {
+            Some(reconcile_settings) => {
+                let pipe = settings.snowpipe(self.policy)?;
+                let store = self.monitor.store();
+                let target = &target;
+                match reconcile(
+                    store,
+                    &warehouse,
+                    &pipe,
+                    target,
+                    reconcile_settings,
+                    now,
+                    deadline,
+                )
+                .await
+                {
+                    Ok(report) => (report.outcomes.len(), report.stuck),
+                    // The checks still run: reconciliation is retried by the next run.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "reconciliation failed; the next run tries again");
+                        (0, Vec::new())
+                    }
+                }
+            }
+            None => (0, Vec::new()),
+        };
+        let report = self
+            .monitor
+            .run_with(&warehouse, &target, stuck, now, deadline)
+            .await?;
         Ok(json!({
+            "filesReconciled": reconciled,
             "windowStart": report.window_start,
             "problemsNow": report.health.problems.len(),
             "reported": report.reported.iter().map(|p| p.key()).collect::<Vec<_>>(),

@@ -16,9 +16,9 @@ async fn main() -> Result<(), Error> {
     let aws = config_from_env().await;
     let store = S3Store::new(S3Client::new(&aws), config.bucket.clone());
     match config.snowflake.clone() {
-        SnowflakeSource::Secret { id, .. } => {
+        SnowflakeSource::Secret { id, pipe, .. } => {
             serve(
-                MonitorHandler::new(store, SecretsManagerSettings::new(&aws, id), &config),
+                MonitorHandler::new(store, SecretsManagerSettings::new(&aws, id, pipe), &config),
                 &config,
             )
             .await

@@ -15,6 +15,19 @@ const PRIVATE_KEY_PATH: &str = concat!(
     "/../../crates/snowflake/tests/data/test-only-rsa.p8"
 );
 
+#[test]
+fn the_sample_event_is_what_the_templates_scheduler_sends() {
+    // The monitor takes any payload (it can be invoked by hand with `{}`); the sample is the
+    // scheduled-event shape template.yaml's EventBridge Scheduler input produces.
+    let event: aws_lambda_events::event::cloudwatch_events::CloudWatchEvent =
+        serde_json::from_str(SCHEDULED_EVENT).unwrap();
+    assert_eq!(event.source.as_deref(), Some("aws.scheduler"));
+    assert_eq!(
+        event.id.as_deref(),
+        event.resources.first().map(String::as_str)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn binary_logs_each_new_problem_once_and_emits_metrics() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();

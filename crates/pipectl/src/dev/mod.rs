@@ -3,8 +3,9 @@
 //! the pipe, the shipped task bodies and the monitor run for real; the run ends with the
 //! guarantees checked on the data it produced.
 
+mod chaos;
 mod report;
-mod stack;
+pub mod stack;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings};
 use pipeline::ingest::{
     Delivery, IngestSettings, ObjectRef, Outcome, ingest_objects, parse_delivery,
 };
-use pipeline::monitor::{Monitor, MonitorSettings, MonitorTarget};
+use pipeline::monitor::{Monitor, MonitorSettings, MonitorTarget, ReconcileSettings, reconcile};
 use pipeline::ports::ObjectStore;
 use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 use tokio::time::Instant;
@@ -64,8 +65,12 @@ pub struct DevArgs {
     /// Seconds between monitor runs
     #[arg(long, default_value_t = 10.0)]
     pub monitor_every: f64,
-    /// Inject faults: Snowpipe 429/503 and slow answers, a failing task run, invalid files and
-    /// duplicate notifications; the report shows each was survived
+    /// Seconds a stage file may stay unloaded before the monitor's reconciliation puts it
+    /// through the ingest path again (15 minutes when deployed, scaled down)
+    #[arg(long, default_value_t = 5.0)]
+    pub reconcile_grace: f64,
+    /// Inject faults: Snowpipe 429/503 and slow answers, S3 throttling and errors, a failing
+    /// task run, invalid files and duplicate notifications; the report shows each was survived
     #[arg(long)]
     pub chaos: bool,
     /// Only start the stand-ins and print the variables that point the real Lambda binaries
@@ -118,8 +123,13 @@ fn print_summary(report: &Report) {
     let t = &report.tables;
     println!("\npipectl dev: {:.0} s", report.seconds);
     println!(
-        "  files     {} generated or replayed, {} valid, {} quarantined, {} loaded, {} failed to load",
-        c.files_generated, c.files_valid, c.files_quarantined, c.files_loaded, c.files_load_failed
+        "  files     {} generated or replayed, {} valid, {} quarantined, {} loaded, {} failed to load, {} reconciled",
+        c.files_generated,
+        c.files_valid,
+        c.files_quarantined,
+        c.files_loaded,
+        c.files_load_failed,
+        c.files_reconciled
     );
     println!(
         "  tables    CUSTOMER_RAW {} rows, CUSTOMER {} ({} live), CUSTOMER_HISTORY {} versions",
@@ -139,7 +149,8 @@ fn print_summary(report: &Report) {
     }
 }
 
-/// Keeps the stand-ins up for the real binaries until Ctrl-C.
+/// Keeps the stand-ins up for the real binaries until Ctrl-C, with the pipe loading what they
+/// submit and the task graph on its (scaled-down) schedule, as in a run.
 async fn serve(args: &DevArgs) -> Result<(), String> {
     let stack = Stack::start(StackOptions {
         state: &args.state,
@@ -155,7 +166,32 @@ async fn serve(args: &DevArgs) -> Result<(), String> {
         "# then e.g. `cargo lambda watch` and `cargo lambda invoke ingest --data-file events/ingest-sqs.json`,"
     );
     println!("# or `cargo run --release -- sql \"SELECT count(*) FROM CUSTOMER\"`. Ctrl-C stops.");
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut counts = Counts::default();
+    let task_every = Duration::from_secs_f64(args.task_every.max(0.05));
+    let mut next_tasks = Instant::now() + task_every;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = &mut ctrl_c => break,
+        }
+        let loaded_before = (counts.files_loaded, counts.files_load_failed);
+        load_pending(&stack, &mut counts).await;
+        if (counts.files_loaded, counts.files_load_failed) != loaded_before {
+            println!(
+                "# pipe: {} files loaded, {} failed to load so far",
+                counts.files_loaded, counts.files_load_failed
+            );
+        }
+        if Instant::now() >= next_tasks {
+            run_tasks(&stack, &mut counts).await;
+            next_tasks += task_every;
+        }
+    }
+    if let Ok(snowflake) = std::sync::Arc::try_unwrap(stack.snowflake) {
+        snowflake.shutdown().await;
+    }
     Ok(())
 }
 
@@ -180,6 +216,13 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         None,
     );
     let target = MonitorTarget::pipeline_objects(stack::DATABASE, stack::SCHEMA);
+    let reconciliation = ReconcileSettings {
+        stage_prefix: PREFIX.into(),
+        quarantine_prefix: IngestSettings::default().quarantine_prefix,
+        grace: TimeDelta::milliseconds((args.reconcile_grace * 1000.0) as i64),
+        max_attempts: 3,
+        state_key: "monitor/reconcile.json".into(),
+    };
     let mut counts = Counts::default();
     let mut submitted = Submitted::default();
     let every = |seconds: f64| Duration::from_secs_f64(seconds.max(0.05));
@@ -191,7 +234,9 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         started + every(args.monitor_every),
     );
     let mut last_progress = started;
-    let mut redeliver = None;
+    // Notifications to deliver again with the next batch: duplicates (chaos) and the items an
+    // ingest run failed, which SQS would redeliver after the visibility timeout.
+    let mut redeliver: Vec<devstack::ObjectCreated> = Vec::new();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -206,30 +251,37 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
             let index = counts.files_generated;
             let corrupt = args.chaos && index % 3 == 2;
             if args.chaos {
-                inject_faults(&stack, index, &mut counts);
+                chaos::inject_faults(&stack, index, &mut counts);
             }
             generate_file(&stack, args, corrupt, &mut counts).await?;
             next_file += every(args.every);
         }
-        let mut batch: Vec<_> = redeliver.take().into_iter().collect();
-        while let Ok(created) = notifications.try_recv() {
-            if created.key.starts_with(PREFIX) {
-                batch.push(created);
-            }
-        }
+        let mut batch = std::mem::take(&mut redeliver);
+        let crashed = take_notifications(&mut notifications, args.chaos, &mut batch, &mut counts);
         if args.chaos && !batch.is_empty() && counts.notifications % 2 == 0 {
             // At-least-once delivery: this notification comes again with the next batch.
-            redeliver = Some(batch[0].clone());
+            redeliver.push(batch[0].clone());
             counts.faults.duplicate_notifications += 1;
         }
-        ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
+        redeliver.extend(ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?);
+        if !crashed.is_empty() {
+            chaos::crash_ingest(&stack, &crashed, &mut counts).await;
+        }
         load_pending(&stack, &mut counts).await;
         if now >= next_tasks {
             run_tasks(&stack, &mut counts).await;
             next_tasks += every(args.task_every);
         }
         if now >= next_monitor {
-            run_monitor(&stack, &monitor, &target, &mut counts).await;
+            run_monitor(
+                &stack,
+                &monitor,
+                &target,
+                &reconciliation,
+                &mut counts,
+                &mut submitted,
+            )
+            .await;
             next_monitor += every(args.monitor_every);
         }
         if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
@@ -238,7 +290,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         }
         let replay_done = replay.as_ref().is_some_and(VecDeque::is_empty)
             && batch.is_empty()
-            && redeliver.is_none()
+            && redeliver.is_empty()
             && stack.snowflake.pending_files() == 0
             && !streams_have_data(&stack).await;
         if end.is_some_and(|end| now >= end) || replay_done {
@@ -246,13 +298,32 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         }
     }
     // Drain: what was announced is ingested, loaded and merged before the checks.
-    let mut batch: Vec<_> = redeliver.take().into_iter().collect();
-    while let Ok(created) = notifications.try_recv() {
-        if created.key.starts_with(PREFIX) {
-            batch.push(created);
+    let mut batch = std::mem::take(&mut redeliver);
+    let crashed = take_notifications(&mut notifications, args.chaos, &mut batch, &mut counts);
+    if !crashed.is_empty() {
+        chaos::crash_ingest(&stack, &crashed, &mut counts).await;
+    }
+    for _ in 0..5 {
+        batch = ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
+        if batch.is_empty() {
+            break;
         }
     }
-    ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
+    counts.files_left_failed = batch.len() as u64;
+    load_pending(&stack, &mut counts).await;
+    // What no notification brought (lost, or its ingest crashed) is found now, without grace.
+    let final_reconciliation = ReconcileSettings {
+        grace: TimeDelta::zero(),
+        ..reconciliation.clone()
+    };
+    let stuck = reconcile_stage(
+        &stack,
+        &target,
+        &final_reconciliation,
+        &mut counts,
+        &mut submitted,
+    )
+    .await;
     load_pending(&stack, &mut counts).await;
     for _ in 0..5 {
         if !streams_have_data(&stack).await {
@@ -260,7 +331,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         }
         run_tasks(&stack, &mut counts).await;
     }
-    run_monitor(&stack, &monitor, &target, &mut counts).await;
+    run_monitor_with(&stack, &monitor, &target, stuck, &mut counts).await;
     let snowflake = stack.snowflake.clone();
     let dump = args.dump.clone();
     let (tables, checks) = tokio::task::spawn_blocking(move || -> Result<_, String> {
@@ -382,35 +453,16 @@ async fn generate_file(
     Ok(())
 }
 
-/// Faults for the file about to be made: Snowpipe throttling, outages and slowness, and once a
-/// failing run of the root task.
-fn inject_faults(stack: &Stack, index: u64, counts: &mut Counts) {
-    use snowflake_standin::Fault;
-    let faults = match index % 4 {
-        0 => vec![Fault::Status(429)],
-        1 => vec![Fault::Status(503), Fault::Status(503)],
-        2 => vec![Fault::Slow(Duration::from_millis(1500))],
-        _ => vec![],
-    };
-    counts.faults.snowpipe_faults += faults.len() as u64;
-    stack.snowflake.inject(faults);
-    if index == 1 {
-        stack
-            .snowflake
-            .fail_next_task_run("TSK_SCD_RAW", "chaos: injected failure of the task run");
-        counts.faults.failed_task_runs += 1;
-    }
-}
-
 /// The ingest function's path: the notifications as one SQS batch, parsed, validated, submitted.
+/// Returns the notifications whose objects failed, for delivery again.
 async fn ingest_batch(
     stack: &Stack,
     batch: &[devstack::ObjectCreated],
     counts: &mut Counts,
     submitted: &mut Submitted,
-) -> Result<(), String> {
+) -> Result<Vec<devstack::ObjectCreated>, String> {
     if batch.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     counts.notifications += batch.len() as u64;
     let payload = devstack::s3::sqs_batch(batch);
@@ -431,6 +483,7 @@ async fn ingest_batch(
         deadline,
     )
     .await;
+    let mut failed = Vec::new();
     for outcome in outcomes {
         match outcome {
             Outcome::Submitted { key, rows, .. } => {
@@ -444,11 +497,12 @@ async fn ingest_batch(
             Outcome::Skipped { .. } => {}
             Outcome::Failed { key, error } => {
                 counts.files_failed_ingest += 1;
-                tracing::warn!(%key, %error, "ingest failed");
+                tracing::warn!(%key, %error, "ingest failed; the notification comes again");
+                failed.extend(batch.iter().filter(|c| c.key == key).take(1).cloned());
             }
         }
     }
-    Ok(())
+    Ok(failed)
 }
 
 async fn load_pending(stack: &Stack, counts: &mut Counts) {
@@ -479,14 +533,31 @@ async fn run_tasks(stack: &Stack, counts: &mut Counts) {
     }
 }
 
+/// The monitor's run: reconciliation first (its stuck files become problems), then the checks.
 async fn run_monitor(
     stack: &Stack,
     monitor: &Monitor<pipeline::aws::S3Store>,
     target: &MonitorTarget,
+    reconciliation: &ReconcileSettings,
+    counts: &mut Counts,
+    submitted: &mut Submitted,
+) {
+    let stuck = reconcile_stage(stack, target, reconciliation, counts, submitted).await;
+    run_monitor_with(stack, monitor, target, stuck, counts).await;
+}
+
+async fn run_monitor_with(
+    stack: &Stack,
+    monitor: &Monitor<pipeline::aws::S3Store>,
+    target: &MonitorTarget,
+    stuck: Vec<pipeline::monitor::Problem>,
     counts: &mut Counts,
 ) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    match monitor.run(&stack.sql, target, Utc::now(), deadline).await {
+    match monitor
+        .run_with(&stack.sql, target, stuck, Utc::now(), deadline)
+        .await
+    {
         Ok(report) => {
             counts.monitor_runs += 1;
             counts.alerts_raised += report.reported.len() as u64;
@@ -498,6 +569,80 @@ async fn run_monitor(
         }
         Err(err) => tracing::warn!(error = %err, "monitor run failed"),
     }
+}
+
+/// Reconciliation as the deployed monitor runs it; what it submits counts as submitted (the
+/// exactly-once check covers it), what it quarantines as quarantined.
+async fn reconcile_stage(
+    stack: &Stack,
+    target: &MonitorTarget,
+    settings: &ReconcileSettings,
+    counts: &mut Counts,
+    submitted: &mut Submitted,
+) -> Vec<pipeline::monitor::Problem> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = match reconcile(
+        &stack.store,
+        &stack.sql,
+        &stack.snowpipe,
+        target,
+        settings,
+        Utc::now(),
+        deadline,
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(err) => {
+            tracing::warn!(error = %err, "reconciliation failed");
+            return Vec::new();
+        }
+    };
+    for outcome in report.outcomes {
+        match outcome {
+            Outcome::Submitted { key, rows, .. } => {
+                counts.files_reconciled += 1;
+                counts.files_valid += 1;
+                if submitted.keys.insert(key) {
+                    submitted.rows += rows;
+                }
+            }
+            Outcome::AlreadyLoaded { .. } => counts.files_reconciled += 1,
+            Outcome::Quarantined { .. } => {
+                counts.files_reconciled += 1;
+                counts.files_quarantined += 1;
+            }
+            Outcome::Skipped { .. } | Outcome::Failed { .. } => {}
+        }
+    }
+    counts.files_not_loading = report.stuck.len() as u64;
+    report.stuck
+}
+
+/// New notifications under the stage prefix into `batch`; with chaos, some are lost and some
+/// returned for an ingest run that crashes.
+fn take_notifications(
+    notifications: &mut tokio::sync::mpsc::UnboundedReceiver<devstack::ObjectCreated>,
+    chaos: bool,
+    batch: &mut Vec<devstack::ObjectCreated>,
+    counts: &mut Counts,
+) -> Vec<devstack::ObjectCreated> {
+    let mut crashed = Vec::new();
+    while let Ok(created) = notifications.try_recv() {
+        if !created.key.starts_with(PREFIX) {
+            continue;
+        }
+        match if chaos {
+            chaos::fate(&created)
+        } else {
+            chaos::Fate::Delivered
+        } {
+            chaos::Fate::Delivered => batch.push(created),
+            chaos::Fate::Lost => counts.faults.lost_notifications += 1,
+            chaos::Fate::Crashed => crashed.push(created),
+        }
+    }
+    crashed
 }
 
 async fn streams_have_data(stack: &Stack) -> bool {

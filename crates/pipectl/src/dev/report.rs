@@ -11,7 +11,14 @@ pub struct Counts {
     pub files_valid: u64,
     pub files_quarantined: u64,
     pub files_skipped_already_loaded: u64,
+    /// Ingest failures (each is delivered again, as SQS would).
     pub files_failed_ingest: u64,
+    /// Files still failing when the run ended.
+    pub files_left_failed: u64,
+    /// Stage files nothing had loaded, put through the ingest path by reconciliation.
+    pub files_reconciled: u64,
+    /// Files reconciliation gave up on (submitted the maximum number of times).
+    pub files_not_loading: u64,
     pub files_loaded: u64,
     pub files_load_failed: u64,
     pub rows_submitted: u64,
@@ -29,6 +36,10 @@ pub struct Counts {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Faults {
     pub snowpipe_faults: u64,
+    pub s3_errors: u64,
+    pub lost_notifications: u64,
+    /// Valid files whose ingest crashed before insertFiles (their messages lost).
+    pub ingest_crashes: u64,
     pub failed_task_runs: u64,
     pub invalid_files: u64,
     pub duplicate_notifications: u64,
@@ -55,11 +66,23 @@ pub fn chaos_checks(counts: &Counts) -> Vec<Check> {
             ),
         },
         Check {
-            guarantee: "Snowpipe faults and duplicate notifications retried or skipped",
-            passed: counts.files_failed_ingest == 0,
+            guarantee: "Snowpipe and S3 faults and duplicate notifications retried or skipped",
+            passed: counts.files_left_failed == 0 && counts.files_not_loading == 0,
             detail: format!(
-                "{} Snowpipe faults, {} duplicate notifications, {} files failed ingest",
-                f.snowpipe_faults, f.duplicate_notifications, counts.files_failed_ingest
+                "{} Snowpipe faults, {} S3 errors, {} duplicate notifications; {} ingest failures delivered again, {} still failing",
+                f.snowpipe_faults,
+                f.s3_errors,
+                f.duplicate_notifications,
+                counts.files_failed_ingest,
+                counts.files_left_failed
+            ),
+        },
+        Check {
+            guarantee: "files whose notification was lost or whose ingest crashed were reconciled",
+            passed: counts.files_reconciled >= f.lost_notifications + f.ingest_crashes,
+            detail: format!(
+                "{} notifications lost, {} ingest runs crashed before insertFiles; {} files reconciled",
+                f.lost_notifications, f.ingest_crashes, counts.files_reconciled
             ),
         },
     ]

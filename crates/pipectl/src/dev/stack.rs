@@ -17,6 +17,7 @@ pub const PREFIX: &str = "stream_data/";
 pub const DATABASE: &str = "CUSTOMERS";
 pub const SCHEMA: &str = "RAW";
 pub const PIPE: &str = "CUSTOMER_PIPE";
+pub const WAREHOUSE: &str = "STANDIN_WH";
 const ACCOUNT: &str = "standin";
 const USER: &str = "PIPELINE";
 
@@ -70,7 +71,7 @@ impl Stack {
         let context = StatementContext {
             database: Some(DATABASE.into()),
             schema: Some(SCHEMA.into()),
-            warehouse: Some("STANDIN_WH".into()),
+            warehouse: Some(WAREHOUSE.into()),
             role: None,
         };
         let store = S3Store::new(
@@ -110,6 +111,7 @@ impl Stack {
             ("SNOWFLAKE_BASE_URL", self.snowflake.base_url().to_owned()),
             ("SNOWFLAKE_DATABASE", DATABASE.into()),
             ("SNOWFLAKE_SCHEMA", SCHEMA.into()),
+            ("SNOWFLAKE_WAREHOUSE", WAREHOUSE.into()),
         ]
     }
 }

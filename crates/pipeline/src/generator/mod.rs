@@ -90,18 +90,28 @@ pub struct FileId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("event id '{0}' does not start with 8 hexadecimal digits (EventBridge ids are UUIDs)")]
+#[error("the event has an empty id, which cannot name a file")]
 pub struct BadEventId(pub String);
 
 impl FileId {
-    /// From a scheduled event's `time` and `id` (a UUID: its first 8 hex digits are used).
+    /// From a scheduled event's `time` and `id`. An EventBridge id is a UUID: its first 8 hex
+    /// digits are the suffix. Any other id (the template passes EventBridge Scheduler's schedule
+    /// ARN, because its execution id changes on every retry) is hashed, so every delivery of one
+    /// scheduled time names the same file.
     pub fn from_event(time: DateTime<Utc>, event_id: &str) -> Result<FileId, BadEventId> {
-        let head = event_id
+        if event_id.trim().is_empty() {
+            return Err(BadEventId(event_id.to_owned()));
+        }
+        let hex_head = event_id
             .get(..8)
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
-        let suffix = head
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .ok_or_else(|| BadEventId(event_id.to_owned()))?;
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
+        let suffix = hex_head.unwrap_or_else(|| {
+            let hash = event_id
+                .bytes()
+                .fold(0, |acc, byte| mix(acc, u64::from(byte)));
+            (hash >> 32) as u32
+        });
         Ok(FileId::new(time, suffix))
     }
 
@@ -313,11 +323,22 @@ mod tests {
     }
 
     #[test]
-    fn rejects_event_id_without_hex_prefix() {
+    fn rejects_an_empty_event_id() {
         assert_eq!(
-            FileId::from_event(at("2026-11-23T10:15:00Z"), "test-event"),
-            Err(BadEventId("test-event".into()))
+            FileId::from_event(at("2026-11-23T10:15:00Z"), " "),
+            Err(BadEventId(" ".into()))
         );
+    }
+
+    #[test]
+    fn an_id_without_hex_prefix_names_the_file_by_its_hash() {
+        let time = at("2026-11-23T10:15:00Z");
+        let arn = "arn:aws:scheduler:us-east-1:123456789012:schedule/default/generator";
+        let first = FileId::from_event(time, arn).unwrap();
+        assert_eq!(FileId::from_event(time, arn).unwrap(), first, "stable");
+        let other = FileId::from_event(time, &format!("{arn}-2")).unwrap();
+        assert_ne!(other.suffix, first.suffix);
+        assert_ne!(FileId::from_event(time, "test-event").unwrap(), first);
     }
 
     #[test]

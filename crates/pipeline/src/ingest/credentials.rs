@@ -27,7 +27,9 @@ pub struct SnowflakeSettings {
     pub private_key: String,
     #[serde(default)]
     pub passphrase: Option<String>,
-    /// Fully qualified pipe name, e.g. `CUSTOMERS.RAW.CUSTOMER_PIPE`.
+    /// Fully qualified pipe name, e.g. `CUSTOMERS.RAW.CUSTOMER_PIPE`. May be left out of the
+    /// secret when `SNOWFLAKE_PIPE` names it (one key-pair secret for several pipes).
+    #[serde(default)]
     pub pipe: String,
     #[serde(default)]
     pub jwt_account: Option<String>,
@@ -56,16 +58,31 @@ impl fmt::Debug for SnowflakeSettings {
 }
 
 impl SnowflakeSettings {
-    /// Parses the secret's JSON; the error names the missing fields, never the values.
-    pub fn from_secret_json(json: &str) -> Result<SnowflakeSettings, IngestError> {
-        serde_json::from_str(json).map_err(|e| IngestError::Credentials {
-            message: format!(
-                "the Snowflake secret is not JSON with account, user, private_key and pipe ({})",
-                // serde's message names the field and position, not the value.
-                e.to_string().split(" at line").next().unwrap_or_default()
-            ),
-            retryable: false,
-        })
+    /// Parses the secret's JSON; `pipe` (from `SNOWFLAKE_PIPE`) replaces the secret's pipe. The
+    /// error names the missing fields, never the values.
+    pub fn from_secret_json(
+        json: &str,
+        pipe: Option<&str>,
+    ) -> Result<SnowflakeSettings, IngestError> {
+        let mut settings: SnowflakeSettings =
+            serde_json::from_str(json).map_err(|e| IngestError::Credentials {
+                message: format!(
+                    "the Snowflake secret is not JSON with account, user and private_key ({})",
+                    // serde's message names the field and position, not the value.
+                    e.to_string().split(" at line").next().unwrap_or_default()
+                ),
+                retryable: false,
+            })?;
+        if let Some(pipe) = pipe {
+            settings.pipe = pipe.to_owned();
+        }
+        if settings.pipe.trim().is_empty() {
+            return Err(IngestError::Credentials {
+                message: "the Snowflake secret has no pipe and SNOWFLAKE_PIPE is not set".into(),
+                retryable: false,
+            });
+        }
+        Ok(settings)
     }
 
     fn client(&self, policy: RetryPolicy) -> Result<Arc<SnowflakeClient>, IngestError> {
@@ -87,7 +104,8 @@ impl SnowflakeSettings {
         Ok(Arc::new(client))
     }
 
-    fn connect(&self, policy: RetryPolicy) -> Result<Snowpipe, IngestError> {
+    /// The Snowpipe REST client for the pipe.
+    pub fn snowpipe(&self, policy: RetryPolicy) -> Result<Snowpipe, IngestError> {
         Ok(Snowpipe::new(self.client(policy)?, self.pipe.clone()))
     }
 
@@ -158,7 +176,7 @@ impl<S: SettingsSource> CachedPipe<S> {
         {
             return Ok(pipe.clone());
         }
-        let pipe = Arc::new(self.source.load().await?.connect(self.policy)?);
+        let pipe = Arc::new(self.source.load().await?.snowpipe(self.policy)?);
         *current = Some((pipe.clone(), Instant::now()));
         Ok(pipe)
     }
@@ -283,11 +301,33 @@ mod tests {
     #[test]
     fn secret_json_errors_name_fields_not_values() {
         let err = SnowflakeSettings::from_secret_json(
-            r#"{"account":"a","user":"u","private_key":"SECRETVALUE"}"#,
+            r#"{"account":"a","private_key":"SECRETVALUE","pipe":"D.S.P"}"#,
+            None,
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("pipe"), "{err}");
+        assert!(err.contains("user"), "{err}");
         assert!(!err.contains("SECRETVALUE"), "{err}");
+    }
+
+    const SECRET_WITHOUT_PIPE: &str = r#"{"account":"a","user":"u","private_key":"SECRETVALUE"}"#;
+
+    #[test]
+    fn secret_without_pipe_needs_snowflake_pipe() {
+        let err = SnowflakeSettings::from_secret_json(SECRET_WITHOUT_PIPE, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SNOWFLAKE_PIPE"), "{err}");
+        assert!(!err.contains("SECRETVALUE"), "{err}");
+    }
+
+    #[test]
+    fn snowflake_pipe_replaces_the_secrets_pipe() {
+        let from_variable =
+            SnowflakeSettings::from_secret_json(SECRET_WITHOUT_PIPE, Some("D.S.P")).unwrap();
+        assert_eq!(from_variable.pipe, "D.S.P");
+        let with_pipe = r#"{"account":"a","user":"u","private_key":"k","pipe":"OLD.S.P"}"#;
+        let replaced = SnowflakeSettings::from_secret_json(with_pipe, Some("NEW.S.P")).unwrap();
+        assert_eq!(replaced.pipe, "NEW.S.P");
     }
 }

@@ -1,9 +1,34 @@
 //! The three ways an object-created notice reaches the ingest function: S3 notifications
 //! directly, the same wrapped in SQS messages (a batch), and S3 events from EventBridge.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
+use serde::Deserialize;
 use serde_json::Value;
+
+/// The `detail` of EventBridge's S3 "Object Created" event (aws_lambda_events has no type for
+/// it); the key is as stored, not URL-encoded.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ObjectCreatedDetail {
+    pub bucket: BucketName,
+    pub object: CreatedObject,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct BucketName {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct CreatedObject {
+    pub key: String,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// An EventBridge S3 "Object Created" event.
+pub type ObjectCreatedEvent = EventBridgeEvent<ObjectCreatedDetail>;
 
 /// An object to ingest; `key` is decoded (notifications URL-encode it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,18 +112,12 @@ fn objects_in(value: &Value) -> Result<Vec<ObjectRef>, String> {
             .collect());
     }
     if value["source"] == "aws.s3" && value["detail-type"] == "Object Created" {
-        let detail = &value["detail"];
+        let event: ObjectCreatedEvent = serde_json::from_value(value.clone())
+            .map_err(|e| format!("not an EventBridge S3 'Object Created' event: {e}"))?;
         return Ok(vec![ObjectRef {
-            bucket: detail["bucket"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            // EventBridge carries the key as stored, not URL-encoded.
-            key: detail["object"]["key"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            size: detail["object"]["size"].as_u64(),
+            bucket: event.detail.bucket.name,
+            key: event.detail.object.key,
+            size: event.detail.object.size,
         }]);
     }
     Err("neither S3 notification Records nor an EventBridge 'Object Created' event".into())

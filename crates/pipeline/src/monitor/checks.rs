@@ -82,7 +82,7 @@ impl MonitorTarget {
         Ok(())
     }
 
-    fn qualified(&self, name: &str) -> String {
+    pub fn qualified(&self, name: &str) -> String {
         format!("{}.{}.{name}", self.database, self.schema)
     }
 }
@@ -117,6 +117,11 @@ pub enum Problem {
     StaleStream {
         stream: String,
     },
+    /// A stage file that reconciliation submitted `attempts` times and that still has not loaded.
+    FileNotLoading {
+        file: String,
+        attempts: u32,
+    },
 }
 
 impl Problem {
@@ -142,6 +147,7 @@ impl Problem {
             Problem::PipeNotRunning { pipe, state } => format!("pipe:{pipe}:{state}"),
             Problem::TaskSuspended { task } => format!("suspended:{task}"),
             Problem::StaleStream { stream } => format!("stale:{stream}"),
+            Problem::FileNotLoading { file, .. } => format!("notloading:{file}"),
         }
     }
 
@@ -153,7 +159,7 @@ impl Problem {
 
     /// Whether a [`Problem::key`] names a condition.
     pub fn is_condition_key(key: &str) -> bool {
-        ["pipe:", "suspended:", "stale:"]
+        ["pipe:", "suspended:", "stale:", "notloading:"]
             .iter()
             .any(|prefix| key.starts_with(prefix))
     }
@@ -189,6 +195,9 @@ impl Problem {
             Problem::StaleStream { stream } => {
                 format!("stream {stream} is stale: its changes can no longer be read")
             }
+            Problem::FileNotLoading { file, attempts } => format!(
+                "file {file} is still not loaded after {attempts} submissions by reconciliation"
+            ),
         }
     }
 }

@@ -57,6 +57,11 @@ impl<S: ObjectStore> Monitor<S> {
         }
     }
 
+    /// The bucket holding the state (reconciliation lists the stage in it).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     /// Checks `target` through `warehouse` (built per run from the current secret).
     pub async fn run<W: Warehouse>(
         &self,
@@ -65,9 +70,24 @@ impl<S: ObjectStore> Monitor<S> {
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<RunReport, MonitorError> {
+        self.run_with(warehouse, target, Vec::new(), now, deadline)
+            .await
+    }
+
+    /// [`Monitor::run`] with problems found elsewhere this run (reconciliation's stuck files)
+    /// reported, remembered and alerted like the checks' own.
+    pub async fn run_with<W: Warehouse>(
+        &self,
+        warehouse: &W,
+        target: &MonitorTarget,
+        found_elsewhere: Vec<Problem>,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<RunReport, MonitorError> {
         let (state, read_e_tag) = self.read_state().await?;
         let window_start = state.window_start(now, self.settings.overlap, self.settings.lookback);
-        let health = check_health(warehouse, target, window_start, now, deadline).await?;
+        let mut health = check_health(warehouse, target, window_start, now, deadline).await?;
+        health.problems.extend(found_elsewhere);
         let (new, next) = state.advance(&health.problems, now);
         let swap = self
             .store
@@ -186,6 +206,12 @@ fn log_problem(problem: &Problem) {
         }
         Problem::StaleStream { stream } => {
             error!(problem = "stale_stream", key, stream, "{summary}")
+        }
+        Problem::FileNotLoading { file, attempts } => {
+            error!(
+                problem = "file_not_loading",
+                key, file, attempts, "{summary}"
+            )
         }
     }
 }

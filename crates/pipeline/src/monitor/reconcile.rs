@@ -1,0 +1,327 @@
+//! Reconciliation: stage files that nothing has loaded, found by comparing the stage listing
+//! with COPY_HISTORY and quarantine, then put through the ingest path again (validated, then
+//! quarantined or submitted with insertFiles): exactly what their lost notification would have
+//! done. S3 notifications are at-least-once but can be lost, and a dead-letter queue can fill
+//! during an outage; resubmitting is safe because Snowpipe skips a path it loaded within 14
+//! days. A file that still does not load after `max_attempts` submissions is reported as a
+//! problem instead of being submitted forever.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use snowflake::Binding;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::{MonitorTarget, Problem, Warehouse};
+use crate::ingest::{IngestSettings, ObjectRef, Outcome, PipeLoader, ingest_objects};
+use crate::ports::{ListedObject, ObjectStore, StoreError, SwapOutcome};
+
+/// Files older than this are left alone: COPY_HISTORY and Snowpipe's load memory keep 14 days,
+/// so a resubmitted older file could be loaded a second time.
+pub const MAX_AGE_DAYS: i64 = 13;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    pub stage_prefix: String,
+    pub quarantine_prefix: String,
+    /// Younger files may still be on their way through ingest and the pipe.
+    pub grace: TimeDelta,
+    /// Submissions of one file before it is reported instead.
+    pub max_attempts: u32,
+    /// The reconciliation state object (attempts per file).
+    pub state_key: String,
+}
+
+/// What the survey concluded about one stage object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// COPY_HISTORY has the file loaded (fully or partly).
+    Loaded,
+    /// COPY_HISTORY has the file failed: the monitor's LoadFailures covers it; resubmitting would
+    /// fail the same way.
+    LoadFailed,
+    /// A copy is in quarantine: invalid data, never submitted.
+    Quarantined,
+    /// Younger than the grace period: possibly still on its way.
+    InGrace,
+    /// Older than [`MAX_AGE_DAYS`]: beyond what the history can vouch for.
+    TooOld,
+    /// Nothing has loaded it.
+    NotLoaded,
+}
+
+/// One stage object and its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub object: ListedObject,
+    /// The path relative to the stage, as insertFiles and COPY_HISTORY name it.
+    pub path: String,
+    pub status: FileStatus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("listing the bucket failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("reading COPY_HISTORY failed: {0}")]
+    Snowflake(#[from] snowflake::SnowflakeError),
+}
+
+/// Classifies every stage object last modified in `[since, until)`.
+pub async fn survey<S: ObjectStore, W: Warehouse>(
+    store: &S,
+    warehouse: &W,
+    target: &MonitorTarget,
+    settings: &ReconcileSettings,
+    (since, until): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<Vec<Finding>, ReconcileError> {
+    let objects: Vec<ListedObject> = store
+        .list_objects(&settings.stage_prefix)
+        .await?
+        .into_iter()
+        .filter(|o| o.last_modified >= since && o.last_modified < until)
+        .filter(|o| is_customer_file(&o.key))
+        .collect();
+    let Some(oldest) = objects.iter().map(|o| o.last_modified).min() else {
+        return Ok(Vec::new());
+    };
+    let quarantined: BTreeSet<String> = store
+        .list_objects(&format!(
+            "{}{}",
+            settings.quarantine_prefix, settings.stage_prefix
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            o.key
+                .strip_prefix(&settings.quarantine_prefix)
+                .map(str::to_owned)
+        })
+        .collect();
+    // A file loads after it lands, so its history starts at the oldest file (less an hour for
+    // clock skew), within COPY_HISTORY's 14 days.
+    let history_start =
+        (oldest - TimeDelta::hours(1)).max(now - TimeDelta::days(14) + TimeDelta::minutes(5));
+    let history = load_history(warehouse, target, history_start, deadline).await?;
+    Ok(objects
+        .into_iter()
+        .map(|object| {
+            let path = object
+                .key
+                .strip_prefix(&settings.stage_prefix)
+                .unwrap_or(&object.key)
+                .to_owned();
+            let status = if quarantined.contains(&object.key) {
+                FileStatus::Quarantined
+            } else if let Some(loaded) = history.get(&path).or_else(|| history.get(&object.key)) {
+                if *loaded {
+                    FileStatus::Loaded
+                } else {
+                    FileStatus::LoadFailed
+                }
+            } else if now - object.last_modified < settings.grace {
+                FileStatus::InGrace
+            } else if now - object.last_modified > TimeDelta::days(MAX_AGE_DAYS) {
+                FileStatus::TooOld
+            } else {
+                FileStatus::NotLoaded
+            };
+            Finding {
+                object,
+                path,
+                status,
+            }
+        })
+        .collect())
+}
+
+/// The ingest function's scope: other objects under the prefix are not customer files.
+fn is_customer_file(key: &str) -> bool {
+    key.ends_with(".csv") || key.ends_with(".csv.gz")
+}
+
+/// Each file COPY_HISTORY knows since `start`: true if any load of it succeeded.
+async fn load_history<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    start: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<BTreeMap<String, bool>, snowflake::SnowflakeError> {
+    let result = warehouse
+        .query(
+            &format!(
+                "SELECT FILE_NAME, STATUS FROM TABLE({db}.INFORMATION_SCHEMA.COPY_HISTORY(\
+                 TABLE_NAME => ?, START_TIME => TO_TIMESTAMP_LTZ(?)))",
+                db = target.database
+            ),
+            &[
+                Binding::Text(target.qualified(&target.table)),
+                Binding::Text(start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            ],
+            deadline,
+        )
+        .await?;
+    let mut history = BTreeMap::new();
+    for row in 0..result.rows.len() {
+        let text = |column| {
+            result
+                .get(row, column)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let loaded = matches!(
+            text("STATUS").to_ascii_uppercase().as_str(),
+            "LOADED" | "PARTIALLY LOADED" | "LOAD IN PROGRESS"
+        );
+        let entry = history.entry(text("FILE_NAME")).or_insert(false);
+        *entry |= loaded;
+    }
+    Ok(history)
+}
+
+/// Puts `findings` through the ingest path, as their notifications would have: each is
+/// validated, then quarantined or submitted (valid ones together, in as few insertFiles calls
+/// as its limit allows). Nothing reaches Snowflake unvalidated.
+pub async fn resubmit<S: ObjectStore, P: PipeLoader>(
+    store: &S,
+    pipe: &P,
+    settings: &ReconcileSettings,
+    findings: &[&Finding],
+    deadline: Instant,
+) -> Vec<Outcome> {
+    let objects: Vec<ObjectRef> = findings
+        .iter()
+        .map(|f| ObjectRef {
+            bucket: store.bucket().to_owned(),
+            key: f.object.key.clone(),
+            size: Some(f.object.size),
+        })
+        .collect();
+    let ingest = IngestSettings {
+        stage_prefix: settings.stage_prefix.clone(),
+        quarantine_prefix: settings.quarantine_prefix.clone(),
+    };
+    ingest_objects(store, pipe, &ingest, &objects, deadline)
+        .await
+        .0
+}
+
+/// Submissions made per file, kept between runs in the bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileState {
+    #[serde(default)]
+    pub attempts: BTreeMap<String, u32>,
+}
+
+/// What one reconciliation run did.
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileReport {
+    pub findings: Vec<Finding>,
+    /// What the ingest path did with each file put through it again.
+    pub outcomes: Vec<Outcome>,
+    /// Still not loaded after the cap: reported as [`Problem::FileNotLoading`].
+    pub stuck: Vec<Problem>,
+    /// False when an overlapping run replaced the state first (and so resubmits instead).
+    pub claimed: bool,
+}
+
+/// The monitor's reconciliation: survey the last [`MAX_AGE_DAYS`], count an attempt for each
+/// file not loaded (claimed with a compare-and-swap, so overlapping runs do not both submit),
+/// submit those under the cap, report those at it.
+pub async fn reconcile<S: ObjectStore, W: Warehouse, P: PipeLoader>(
+    store: &S,
+    warehouse: &W,
+    pipe: &P,
+    target: &MonitorTarget,
+    settings: &ReconcileSettings,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<ReconcileReport, ReconcileError> {
+    let window = (now - TimeDelta::days(MAX_AGE_DAYS), now);
+    let findings = survey(store, warehouse, target, settings, window, now, deadline).await?;
+    let (state, e_tag) = match store.get_versioned(&settings.state_key).await? {
+        Some(object) => (
+            serde_json::from_slice(&object.body).unwrap_or_default(),
+            Some(object.e_tag),
+        ),
+        None => (ReconcileState::default(), None),
+    };
+    let not_loaded: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == FileStatus::NotLoaded)
+        .collect();
+    let mut next = ReconcileState::default();
+    let (mut due, mut stuck) = (Vec::new(), Vec::new());
+    for finding in &not_loaded {
+        let attempts = state
+            .attempts
+            .get(&finding.object.key)
+            .copied()
+            .unwrap_or(0);
+        if attempts >= settings.max_attempts {
+            stuck.push(Problem::FileNotLoading {
+                file: finding.object.key.clone(),
+                attempts,
+            });
+            next.attempts.insert(finding.object.key.clone(), attempts);
+        } else {
+            due.push(*finding);
+            next.attempts
+                .insert(finding.object.key.clone(), attempts + 1);
+        }
+    }
+    // Files that loaded, left or aged out are forgotten with the new state.
+    let swap = store
+        .replace_if_unchanged(
+            &settings.state_key,
+            serde_json::to_vec_pretty(&next)
+                .expect("state serialises")
+                .into(),
+            "application/json",
+            e_tag.as_deref(),
+        )
+        .await?;
+    if swap == SwapOutcome::Conflict {
+        warn!("an overlapping run updated the reconciliation state first; it resubmits");
+        return Ok(ReconcileReport {
+            findings,
+            claimed: false,
+            ..ReconcileReport::default()
+        });
+    }
+    let outcomes = if due.is_empty() {
+        Vec::new()
+    } else {
+        resubmit(store, pipe, settings, &due, deadline).await
+    };
+    for (finding, outcome) in due.iter().zip(&outcomes) {
+        let attempt = next.attempts[&finding.object.key];
+        let file = &finding.object.key;
+        match outcome {
+            Outcome::Failed { error, .. } => {
+                warn!(%file, attempt, %error, "reconciling a stage file failed; the next run tries again")
+            }
+            other => {
+                info!(%file, attempt, outcome = ?other, "reconciled a stage file that nothing had loaded")
+            }
+        }
+    }
+    let reconciled = outcomes
+        .iter()
+        .filter(|o| !matches!(o, Outcome::Failed { .. } | Outcome::Skipped { .. }))
+        .count();
+    metrics::counter!(crate::metrics::FILES_RECONCILED).increment(reconciled as u64);
+    metrics::gauge!(crate::metrics::FILES_NOT_LOADING).set(stuck.len() as f64);
+    Ok(ReconcileReport {
+        outcomes,
+        findings,
+        stuck,
+        claimed: true,
+    })
+}
