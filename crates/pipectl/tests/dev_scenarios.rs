@@ -190,14 +190,14 @@ async fn an_invalid_file_is_quarantined_and_loads_nothing() {
     assert_eq!(customer, ["1|Ann|2026-11-23 10:00:00|false"]);
 }
 
-/// A generated (not replayed) run of `seconds`, a file every second.
-async fn generated_run(seconds: u64, rows: u64, chaos: bool) -> Report {
+/// A generated (not replayed) run of `seconds`, a file every `every` seconds.
+async fn generated_run(seconds: u64, every: f64, rows: u64, chaos: bool) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let run = DevArgs {
         replay: None,
         dump: None,
         duration: seconds,
-        every: 1.0,
+        every,
         rows,
         chaos,
         ..args(dir.path(), &dir.path().join("state"), dir.path())
@@ -207,7 +207,7 @@ async fn generated_run(seconds: u64, rows: u64, chaos: bool) -> Report {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_generated_run_keeps_every_guarantee() {
-    let report = generated_run(4, 200, false).await;
+    let report = generated_run(4, 1.0, 200, false).await;
     assert_guarantees(&report);
     // How many files fit in the time depends on the machine; that every one loaded does not.
     let c = &report.counts;
@@ -221,7 +221,8 @@ async fn a_generated_run_keeps_every_guarantee() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chaos_run_survives_every_fault() {
-    let report = generated_run(8, 100, true).await;
+    // The short soak: 20 s, a file every half second, every fault kind several times.
+    let report = generated_run(20, 0.5, 100, true).await;
     assert_guarantees(&report);
     let faults = &report.counts.faults;
     assert!(
