@@ -156,13 +156,14 @@ async fn a_quarantined_file_is_never_resubmitted() {
     let local = local_stack().await;
     let key = format!("{PREFIX}customer_bad.csv");
     local.put(&key, invalid_csv()).await;
-    assert!(matches!(
-        local.ingest(&key).await,
-        Outcome::Quarantined { .. }
-    ));
-    // The quarantine's delete did not happen (a crash between copy and delete): the original
-    // is back in the stage, its copy and report in quarantine.
-    local.put(&key, invalid_csv()).await;
+    // Quarantined, but the delete of the original did not happen (a crash between the copy and
+    // the delete): the original is still in the stage, older than its copy.
+    local
+        .stack
+        .store
+        .copy_object(&key, &format!("quarantine/{key}"))
+        .await
+        .unwrap();
 
     let report = local.reconcile(3).await;
 
@@ -170,6 +171,27 @@ async fn a_quarantined_file_is_never_resubmitted() {
     assert_eq!(report.findings[0].status, FileStatus::Quarantined);
     assert!(report.outcomes.is_empty());
     assert_eq!(local.stack.snowflake.pending_files(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_uploaded_again_under_a_quarantined_name_is_reconciled() {
+    let local = local_stack().await;
+    let key = format!("{PREFIX}customer_fixed_in_place.csv");
+    local.put(&key, invalid_csv()).await;
+    assert!(matches!(
+        local.ingest(&key).await,
+        Outcome::Quarantined { .. }
+    ));
+    // The producer uploads a corrected file under the same name; its notification is lost.
+    local.put(&key, valid_csv(6, 4)).await;
+
+    let report = local.reconcile(3).await;
+
+    assert!(
+        matches!(&report.outcomes[..], [Outcome::Submitted { rows: 6, .. }]),
+        "{:?}",
+        report.outcomes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,7 +19,7 @@ use pipeline::ingest::{
     Delivery, IngestSettings, ObjectRef, Outcome, ingest_objects, parse_delivery,
 };
 use pipeline::monitor::{Monitor, MonitorSettings, MonitorTarget, ReconcileSettings, reconcile};
-use pipeline::ports::ObjectStore;
+use pipeline::ports::{ObjectStore, PutOutcome};
 use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 use tokio::time::Instant;
 
@@ -253,7 +253,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
             if args.chaos {
                 chaos::inject_faults(&stack, index, &mut counts);
             }
-            generate_file(&stack, args, corrupt, &mut counts).await?;
+            generate_file(&stack, args, corrupt, &mut counts, &mut submitted).await?;
             next_file += every(args.every);
         }
         let mut batch = std::mem::take(&mut redeliver);
@@ -409,11 +409,14 @@ async fn put_replayed(
 }
 
 /// The generator function's path: a deterministic file from (seed, time), uploaded create-only.
+/// The key is unique per file: a run that falls behind its schedule makes several files in one
+/// second, and the generator's own (time, event id) naming would give them one name.
 async fn generate_file(
     stack: &Stack,
     args: &DevArgs,
     corrupt: bool,
     counts: &mut Counts,
+    submitted: &mut Submitted,
 ) -> Result<(), String> {
     let settings = GeneratorSettings {
         rows: args.rows,
@@ -423,7 +426,7 @@ async fn generate_file(
     settings
         .check()
         .map_err(|e| format!("generator settings: {e}"))?;
-    let file = FileId::derived(Utc::now(), args.seed);
+    let file = FileId::derived(Utc::now(), args.seed.wrapping_add(counts.files_generated));
     let key = file.object_key(PREFIX, false);
     if corrupt {
         // An invalid file: the first row's email loses its '@'.
@@ -433,11 +436,14 @@ async fn generate_file(
         if let Some(at) = text.find('@') {
             text.replace_range(at..at + 1, "#");
         }
-        stack
+        let outcome = stack
             .store
             .put_if_absent(&key, text.into_bytes().into(), "text/csv")
             .await
             .map_err(|e| e.to_string())?;
+        if outcome != PutOutcome::Created {
+            return Err(format!("{key} existed already: the run would lose a file"));
+        }
         counts.faults.invalid_files += 1;
     } else {
         let chunks = CsvChunks::new(
@@ -445,9 +451,13 @@ async fn generate_file(
             false,
             MULTIPART_THRESHOLD,
         );
-        upload_chunks(&stack.store, &key, "text/csv", chunks)
+        let uploaded = upload_chunks(&stack.store, &key, "text/csv", chunks)
             .await
             .map_err(|e| e.to_string())?;
+        if uploaded.outcome != PutOutcome::Created {
+            return Err(format!("{key} existed already: the run would lose a file"));
+        }
+        submitted.generated_valid.insert(key);
     }
     counts.files_generated += 1;
     Ok(())

@@ -88,11 +88,13 @@ pub fn chaos_checks(counts: &Counts) -> Vec<Check> {
     ]
 }
 
-/// Keys submitted to Snowpipe, for the exactly-once check.
+/// Keys submitted to Snowpipe, for the exactly-once check, and the valid files the run
+/// generated (every one must have been submitted).
 #[derive(Debug, Default)]
 pub struct Submitted {
     pub keys: BTreeSet<String>,
     pub rows: u64,
+    pub generated_valid: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,6 +188,18 @@ pub fn check_guarantees(
         snowflake,
         "SELECT count(*) - count(DISTINCT (_FILE_NAME, _FILE_ROW_NUMBER)) FROM CUSTOMER_RAW",
     )?;
+    let never_submitted = submitted
+        .generated_valid
+        .difference(&submitted.keys)
+        .count();
+    checks.push(Check {
+        guarantee: "every valid file generated was submitted",
+        passed: never_submitted == 0,
+        detail: format!(
+            "{} valid files generated, {never_submitted} never submitted",
+            submitted.generated_valid.len()
+        ),
+    });
     checks.push(Check {
         guarantee: "every valid file loaded exactly once",
         passed: duplicates == 0 && raw_rows == submitted.rows && loaded_files == submitted.keys.len() as u64,

@@ -6,7 +6,7 @@
 //! days. A file that still does not load after `max_attempts` submissions is reported as a
 //! problem instead of being submitted forever.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,8 @@ pub async fn survey<S: ObjectStore, W: Warehouse>(
     let Some(oldest) = objects.iter().map(|o| o.last_modified).min() else {
         return Ok(Vec::new());
     };
-    let quarantined: BTreeSet<String> = store
+    // Original key → when its quarantine copy was made.
+    let quarantined: BTreeMap<String, DateTime<Utc>> = store
         .list_objects(&format!(
             "{}{}",
             settings.quarantine_prefix, settings.stage_prefix
@@ -98,9 +99,8 @@ pub async fn survey<S: ObjectStore, W: Warehouse>(
         .await?
         .into_iter()
         .filter_map(|o| {
-            o.key
-                .strip_prefix(&settings.quarantine_prefix)
-                .map(str::to_owned)
+            let original = o.key.strip_prefix(&settings.quarantine_prefix)?;
+            Some((original.to_owned(), o.last_modified))
         })
         .collect();
     // A file loads after it lands, so its history starts at the oldest file (less an hour for
@@ -116,21 +116,26 @@ pub async fn survey<S: ObjectStore, W: Warehouse>(
                 .strip_prefix(&settings.stage_prefix)
                 .unwrap_or(&object.key)
                 .to_owned();
-            let status = if quarantined.contains(&object.key) {
-                FileStatus::Quarantined
-            } else if let Some(loaded) = history.get(&path).or_else(|| history.get(&object.key)) {
-                if *loaded {
-                    FileStatus::Loaded
+            // A stage object newer than its quarantine copy is a new upload under the old name.
+            let quarantined_copy = quarantined
+                .get(&object.key)
+                .is_some_and(|copied| *copied >= object.last_modified);
+            let status =
+                if let Some(loaded) = history.get(&path).or_else(|| history.get(&object.key)) {
+                    if *loaded {
+                        FileStatus::Loaded
+                    } else {
+                        FileStatus::LoadFailed
+                    }
+                } else if quarantined_copy {
+                    FileStatus::Quarantined
+                } else if now - object.last_modified < settings.grace {
+                    FileStatus::InGrace
+                } else if now - object.last_modified > TimeDelta::days(MAX_AGE_DAYS) {
+                    FileStatus::TooOld
                 } else {
-                    FileStatus::LoadFailed
-                }
-            } else if now - object.last_modified < settings.grace {
-                FileStatus::InGrace
-            } else if now - object.last_modified > TimeDelta::days(MAX_AGE_DAYS) {
-                FileStatus::TooOld
-            } else {
-                FileStatus::NotLoaded
-            };
+                    FileStatus::NotLoaded
+                };
             Finding {
                 object,
                 path,
