@@ -485,7 +485,7 @@ async fn ingest_batch(
         .flatten()
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (outcomes, _) = ingest_objects(
+    let (outcomes, stats) = ingest_objects(
         &stack.store,
         &stack.snowpipe,
         &IngestSettings::default(),
@@ -493,6 +493,8 @@ async fn ingest_batch(
         deadline,
     )
     .await;
+    counts.snowpipe_requests += stats.snowpipe_requests;
+    counts.snowpipe_retries += stats.snowpipe_retries;
     let mut failed = Vec::new();
     for outcome in outcomes {
         match outcome {

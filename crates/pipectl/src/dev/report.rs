@@ -21,7 +21,6 @@ pub struct Counts {
     pub files_not_loading: u64,
     pub files_loaded: u64,
     pub files_load_failed: u64,
-    pub rows_submitted: u64,
     pub task_runs_succeeded: u64,
     pub task_runs_failed: u64,
     pub task_runs_skipped: u64,
@@ -29,6 +28,9 @@ pub struct Counts {
     pub alerts_raised: u64,
     pub task_failures_alerted: u64,
     pub notifications: u64,
+    /// insertFiles requests by the ingest path and the retries among them (429, 5xx, slow).
+    pub snowpipe_requests: u64,
+    pub snowpipe_retries: u64,
     pub faults: Faults,
 }
 
@@ -69,8 +71,9 @@ pub fn chaos_checks(counts: &Counts) -> Vec<Check> {
             guarantee: "Snowpipe and S3 faults and duplicate notifications retried or skipped",
             passed: counts.files_left_failed == 0 && counts.files_not_loading == 0,
             detail: format!(
-                "{} Snowpipe faults, {} S3 errors, {} duplicate notifications; {} ingest failures delivered again, {} still failing",
+                "{} Snowpipe faults ({} client retries), {} S3 errors, {} duplicate notifications; {} ingest failures delivered again, {} still failing",
                 f.snowpipe_faults,
+                counts.snowpipe_retries,
                 f.s3_errors,
                 f.duplicate_notifications,
                 counts.files_failed_ingest,
