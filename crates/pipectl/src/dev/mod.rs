@@ -311,19 +311,30 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
     }
     counts.files_left_failed = batch.len() as u64;
     load_pending(&stack, &mut counts).await;
-    // What no notification brought (lost, or its ingest crashed) is found now, without grace.
+    // What no notification brought (lost, or its ingest crashed) is found now, without grace,
+    // and again while a file fails (injected S3 errors may still be pending), as the next
+    // monitor runs would.
     let final_reconciliation = ReconcileSettings {
         grace: TimeDelta::zero(),
+        // Room for this loop's own attempts on top of the run's.
+        max_attempts: reconciliation.max_attempts + 5,
         ..reconciliation.clone()
     };
-    let stuck = reconcile_stage(
-        &stack,
-        &target,
-        &final_reconciliation,
-        &mut counts,
-        &mut submitted,
-    )
-    .await;
+    let mut stuck = Vec::new();
+    for _ in 0..5 {
+        let (found, failed) = reconcile_stage(
+            &stack,
+            &target,
+            &final_reconciliation,
+            &mut counts,
+            &mut submitted,
+        )
+        .await;
+        stuck = found;
+        if failed == 0 {
+            break;
+        }
+    }
     load_pending(&stack, &mut counts).await;
     for _ in 0..5 {
         if !streams_have_data(&stack).await {
@@ -554,7 +565,7 @@ async fn run_monitor(
     counts: &mut Counts,
     submitted: &mut Submitted,
 ) {
-    let stuck = reconcile_stage(stack, target, reconciliation, counts, submitted).await;
+    let (stuck, _) = reconcile_stage(stack, target, reconciliation, counts, submitted).await;
     run_monitor_with(stack, monitor, target, stuck, counts).await;
 }
 
@@ -584,14 +595,15 @@ async fn run_monitor_with(
 }
 
 /// Reconciliation as the deployed monitor runs it; what it submits counts as submitted (the
-/// exactly-once check covers it), what it quarantines as quarantined.
+/// exactly-once check covers it), what it quarantines as quarantined. Returns the files it gave
+/// up on, as problems, and how many failed this time.
 async fn reconcile_stage(
     stack: &Stack,
     target: &MonitorTarget,
     settings: &ReconcileSettings,
     counts: &mut Counts,
     submitted: &mut Submitted,
-) -> Vec<pipeline::monitor::Problem> {
+) -> (Vec<pipeline::monitor::Problem>, u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let report = match reconcile(
         &stack.store,
@@ -607,9 +619,10 @@ async fn reconcile_stage(
         Ok(report) => report,
         Err(err) => {
             tracing::warn!(error = %err, "reconciliation failed");
-            return Vec::new();
+            return (Vec::new(), 1);
         }
     };
+    let mut failed = 0;
     for outcome in report.outcomes {
         match outcome {
             Outcome::Submitted { key, rows, .. } => {
@@ -624,11 +637,12 @@ async fn reconcile_stage(
                 counts.files_reconciled += 1;
                 counts.files_quarantined += 1;
             }
-            Outcome::Skipped { .. } | Outcome::Failed { .. } => {}
+            Outcome::Failed { .. } => failed += 1,
+            Outcome::Skipped { .. } => {}
         }
     }
     counts.files_not_loading = report.stuck.len() as u64;
-    report.stuck
+    (report.stuck, failed)
 }
 
 /// New notifications under the stage prefix into `batch`; with chaos, some are lost and some
