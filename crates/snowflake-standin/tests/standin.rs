@@ -70,7 +70,8 @@ impl Fixture {
         std::fs::write(self.stage_dir.join(name), format!("{HEADER}{rows}")).unwrap();
     }
 
-    async fn submit(&self, names: &[&str]) {
+    /// Submits `names` with insertFiles; returns the paths the pipe skipped as already seen.
+    async fn submit(&self, names: &[&str]) -> Vec<String> {
         let files: Vec<StagedFile> = names
             .iter()
             .map(|n| StagedFile {
@@ -78,10 +79,14 @@ impl Fixture {
                 size: None,
             })
             .collect();
-        Snowpipe::new(self.client.clone(), "CUSTOMERS.RAW.CUSTOMER_PIPE")
+        let answers = Snowpipe::new(self.client.clone(), "CUSTOMERS.RAW.CUSTOMER_PIPE")
             .insert_files(&files, soon())
             .await
             .unwrap();
+        answers
+            .iter()
+            .flat_map(|a| a.skipped_files.iter().map(|s| s.path().to_owned()))
+            .collect()
     }
 
     async fn sql(&self, statement: &str) -> Vec<Vec<String>> {
@@ -179,18 +184,7 @@ async fn a_path_loaded_before_is_skipped_and_reported() {
     );
     f.submit(&["a.csv"]).await;
     f.standin.load_pending(Utc::now());
-    let answer = Snowpipe::new(f.client.clone(), "CUSTOMERS.RAW.CUSTOMER_PIPE")
-        .insert_files(
-            &[StagedFile {
-                path: "a.csv".into(),
-                size: None,
-            }],
-            soon(),
-        )
-        .await
-        .unwrap();
-    let skipped: Vec<&str> = answer[0].skipped_files.iter().map(|s| s.path()).collect();
-    assert_eq!(skipped, ["a.csv"]);
+    assert_eq!(f.submit(&["a.csv"]).await, ["a.csv"]);
     assert!(f.standin.load_pending(Utc::now()).is_empty());
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER_RAW").await, [["1"]]);
 }
@@ -209,18 +203,7 @@ async fn the_load_history_survives_a_restart_on_the_same_warehouse_file() {
     first.standin.shutdown().await;
 
     let second = fixture_in(dir.path(), Some(warehouse)).await;
-    let answer = Snowpipe::new(second.client.clone(), "CUSTOMERS.RAW.CUSTOMER_PIPE")
-        .insert_files(
-            &[StagedFile {
-                path: "a.csv".into(),
-                size: None,
-            }],
-            soon(),
-        )
-        .await
-        .unwrap();
-    let skipped: Vec<&str> = answer[0].skipped_files.iter().map(|s| s.path()).collect();
-    assert_eq!(skipped, ["a.csv"]);
+    assert_eq!(second.submit(&["a.csv"]).await, ["a.csv"]);
     assert!(second.standin.load_pending(Utc::now()).is_empty());
     assert_eq!(
         second.sql("SELECT count(*) FROM CUSTOMER_RAW").await,

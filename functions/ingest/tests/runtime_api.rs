@@ -2,6 +2,8 @@
 //! Snowpipe fake: `main`'s wiring, JSON logs with the request id, EMF metrics, and no key
 //! material anywhere in the output.
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,10 +17,6 @@ use serde_json::Value;
 const S3_EVENT: &str = include_str!("../../../events/ingest-s3.json");
 /// The sample event's key, decoded (the event has `date%3D2026-11-23`).
 const KEY: &str = "stream_data/date=2026-11-23/customer_20261123T101500Z_5b3a9c1e.csv";
-const PRIVATE_KEY_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../crates/snowflake/tests/data/test-only-rsa.p8"
-);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn binary_validates_submits_logs_and_counts() {
@@ -42,16 +40,7 @@ async fn binary_validates_submits_logs_and_counts() {
         .await
         .unwrap();
 
-    let child = api
-        .function_command(env!("CARGO_BIN_EXE_ingest"), "ingest", &s3)
-        .env("BUCKET", "landing")
-        .env("SNOWFLAKE_ACCOUNT", "xy12345")
-        .env("SNOWFLAKE_USER", "ingest")
-        .env("SNOWFLAKE_PIPE", "CUSTOMERS.RAW.CUSTOMER_PIPE")
-        .env("SNOWFLAKE_PRIVATE_KEY_PATH", PRIVATE_KEY_PATH)
-        .env("SNOWFLAKE_BASE_URL", snowpipe.base_url())
-        .spawn()
-        .unwrap();
+    let child = common::spawn_ingest(&api, &s3, &snowpipe);
 
     let (request_id, outcome) = api.invoke(S3_EVENT, Duration::from_secs(60)).await;
     let Outcome::Response(body) = outcome else {

@@ -2,6 +2,8 @@
 //! `sam local invoke -e` use) parses as the `aws_lambda_events` type Lambda delivers, and the
 //! real binary handles it against the S3 stand-in and the Snowpipe fake.
 
+mod common;
+
 use std::time::Duration;
 
 use aws_lambda_events::event::s3::S3Event;
@@ -13,11 +15,6 @@ use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::ingest::events::ObjectCreatedEvent;
 use pipeline::ports::ObjectStore;
 use serde_json::{Value, json};
-
-const PRIVATE_KEY_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../crates/snowflake/tests/data/test-only-rsa.p8"
-);
 
 /// The ingest binary under the Runtime API stand-in, with `keys` present in the bucket as
 /// valid customer files.
@@ -52,16 +49,7 @@ async fn ingest_with_files(keys: &[&str]) -> Running {
             .await
             .unwrap();
     }
-    let function = api
-        .function_command(env!("CARGO_BIN_EXE_ingest"), "ingest", &s3)
-        .env("BUCKET", "landing")
-        .env("SNOWFLAKE_ACCOUNT", "xy12345")
-        .env("SNOWFLAKE_USER", "ingest")
-        .env("SNOWFLAKE_PIPE", "CUSTOMERS.RAW.CUSTOMER_PIPE")
-        .env("SNOWFLAKE_PRIVATE_KEY_PATH", PRIVATE_KEY_PATH)
-        .env("SNOWFLAKE_BASE_URL", snowpipe.base_url())
-        .spawn()
-        .unwrap();
+    let function = common::spawn_ingest(&api, &s3, &snowpipe);
     Running {
         s3,
         snowpipe,
