@@ -29,8 +29,8 @@ use stack::{PREFIX, Stack, StackOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct DevArgs {
-    /// How long to run, in seconds; 0 runs until Ctrl-C
-    #[arg(long, default_value_t = 60)]
+    /// How long to run: seconds, or with a unit (90s, 10m, 2h); 0 runs until Ctrl-C
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
     pub duration: u64,
     /// Seconds between generated files
     #[arg(long, default_value_t = 5.0)]
@@ -78,6 +78,22 @@ pub struct DevArgs {
     /// them; runs until Ctrl-C
     #[arg(long)]
     pub serve: bool,
+}
+
+/// `600`, `90s`, `10m` or `2h`, as seconds.
+fn parse_seconds(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let (number, scale) = match value.char_indices().last() {
+        Some((at, 's')) => (&value[..at], 1),
+        Some((at, 'm')) => (&value[..at], 60),
+        Some((at, 'h')) => (&value[..at], 3600),
+        _ => (value, 1),
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .map(|n| n * scale)
+        .map_err(|_| format!("'{value}' is not a duration such as 600, 90s, 10m or 2h"))
 }
 
 /// Exit status: 0 the run kept every guarantee, 1 a guarantee failed, 2 the stack did not start.
@@ -717,4 +733,18 @@ fn dump_tables(
             .map_err(|e| format!("dumping {table} failed: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seconds;
+
+    #[test]
+    fn durations_are_seconds_or_carry_a_unit() {
+        assert_eq!(parse_seconds("600"), Ok(600));
+        assert_eq!(parse_seconds("90s"), Ok(90));
+        assert_eq!(parse_seconds("10m"), Ok(600));
+        assert_eq!(parse_seconds("2h"), Ok(7200));
+        assert!(parse_seconds("ten").unwrap_err().contains("10m"));
+    }
 }
