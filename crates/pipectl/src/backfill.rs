@@ -103,10 +103,7 @@ pub fn run(args: BackfillArgs) -> ExitCode {
         eprintln!("error: --since must be before --until");
         return ExitCode::from(2);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = crate::single_thread_runtime();
     runtime.block_on(async {
         let mut context = resolved.context();
         context.database.get_or_insert_with(|| target.database.clone());

@@ -56,10 +56,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = crate::single_thread_runtime();
     let verdicts = runtime.block_on(diagnose(&args, &resolved));
     let mut failed = false;
     for (check, verdict) in &verdicts {

@@ -77,6 +77,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The runtime the one-shot commands (sql, doctor, backfill, quarantine) block on.
+fn single_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// A problem with the command's arguments (exit status 2, like clap's own usage errors).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -40,10 +40,7 @@ enum QuarantineCommand {
 }
 
 pub fn run(args: QuarantineArgs) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = crate::single_thread_runtime();
     runtime.block_on(async {
         match args.command {
             QuarantineCommand::List { bucket, json } => list(&bucket, json).await,

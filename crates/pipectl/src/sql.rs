@@ -30,10 +30,7 @@ pub fn run(args: SqlArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = crate::single_thread_runtime();
     let timeout = Duration::from_secs(args.timeout);
     let result = runtime.block_on(api.query(
         &args.statement,

@@ -93,6 +93,19 @@ fn put(env: &BTreeMap<String, String>, key: &str, body: Vec<u8>) {
     });
 }
 
+/// `pipectl backfill` over the last hour, no grace, against `endpoint`.
+fn backfill_last_hour(endpoint: &str) -> [&str; 7] {
+    [
+        "backfill",
+        "--since",
+        "1h",
+        "--grace-minutes",
+        "0",
+        "--s3-endpoint",
+        endpoint,
+    ]
+}
+
 fn valid_csv(rows: u64) -> Vec<u8> {
     let settings = pipeline::generator::GeneratorSettings {
         rows,
@@ -159,15 +172,7 @@ fn backfill_submits_a_file_nobody_announced_and_then_reports_it_loaded() {
     let key = "stream_data/customer_unannounced.csv";
     put(&env, key, valid_csv(12));
     let endpoint = env["AWS_ENDPOINT_URL"].clone();
-    let args = [
-        "backfill",
-        "--since",
-        "1h",
-        "--grace-minutes",
-        "0",
-        "--s3-endpoint",
-        &endpoint,
-    ];
+    let args = backfill_last_hour(&endpoint);
 
     let (code, out) = pipectl(&env, &args);
 
@@ -203,18 +208,7 @@ fn quarantine_lists_a_bad_file_refuses_it_unchanged_and_replays_it_fixed() {
     put(&env, key, bad.into_bytes());
     let endpoint = env["AWS_ENDPOINT_URL"].clone();
     // Backfill puts it through the ingest path, which quarantines it.
-    let (code, out) = pipectl(
-        &env,
-        &[
-            "backfill",
-            "--since",
-            "1h",
-            "--grace-minutes",
-            "0",
-            "--s3-endpoint",
-            &endpoint,
-        ],
-    );
+    let (code, out) = pipectl(&env, &backfill_last_hour(&endpoint));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("quarantined now"), "{out}");
 
