@@ -4,7 +4,10 @@
 --       -D warehouse=PIPELINE_WH -D integration=CUSTOMER_S3 \
 --       -D bucket_url=s3://my-landing-bucket/stream_data/ \
 --       -D aws_role_arn=arn:aws:iam::123456789012:role/snowflake-customer-stage \
---       -D ingest_public_key=MIIBIjAN... -D monitor_public_key=MIIBIjAN...
+--       -D ingest_public_key=MIIBIjAN... -D monitor_public_key=MIIBIjAN... -D admin_user=<YOU>
+-- admin_user is the person who runs 02–06 as CUSTOMER_PIPELINE_ADMIN: "The roles must be granted
+-- to the user before they can be activated in a session"
+-- (https://docs.snowflake.com/en/user-guide/security-access-control-overview).
 -- DESC INTEGRATION <integration> then shows the IAM user ARN and external id that the AWS
 -- role's trust policy must allow.
 -- Idempotent: every object is created only if missing.
@@ -28,9 +31,28 @@ COMMENT = 'Owns and runs the customer pipeline objects.';
 -- Used by the ingest function (Snowpipe REST): submits files to the pipe, nothing else.
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_INGEST
 COMMENT = 'Snowpipe REST caller: OPERATE and MONITOR on the pipe.';
--- Used by the monitor function (SQL API): reads task, load and pipe history.
+-- Used by the monitor function (SQL API): reads task, load and pipe history, never customer rows.
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR
 COMMENT = 'Reads task, copy and pipe history.';
+-- The monitor user's default role, which Snowpipe authorises when reconciliation resubmits a
+-- file (insertFiles). It holds what the Snowpipe REST endpoints need and no warehouse, so it can
+-- run no query.
+CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_RECONCILE
+COMMENT = 'Snowpipe REST caller for reconciliation: no warehouse.';
+
+-- "By default, a newly-created role is not assigned to any user, nor granted to any other
+-- role", and "Snowflake recommends creating a hierarchy of custom roles, with the top-most
+-- custom role assigned to the system role SYSADMIN"
+-- (https://docs.snowflake.com/en/user-guide/security-access-control-overview). Without this,
+-- not even ACCOUNTADMIN can drop what CUSTOMER_PIPELINE_ADMIN owns (99_teardown.sql): "By
+-- default, not even the ACCOUNTADMIN role can modify or drop objects created by a custom role"
+-- (https://docs.snowflake.com/en/user-guide/security-access-control-considerations).
+GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO ROLE SYSADMIN;
+GRANT ROLE CUSTOMER_PIPELINE_INGEST TO ROLE SYSADMIN;
+GRANT ROLE CUSTOMER_PIPELINE_MONITOR TO ROLE SYSADMIN;
+GRANT ROLE CUSTOMER_PIPELINE_RECONCILE TO ROLE SYSADMIN;
+-- The person who runs 02–06 with --role CUSTOMER_PIPELINE_ADMIN.
+GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO USER <% admin_user %>;
 
 GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
@@ -39,6 +61,8 @@ GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
+GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_RECONCILE;
+GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_RECONCILE;
 -- The monitor runs its SQL API queries on the warehouse and reports its state.
 GRANT USAGE, MONITOR ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
 -- Tasks run with their owner's privileges and need EXECUTE TASK on the account.
@@ -54,18 +78,30 @@ COMMENT = 'Read access to the customer landing prefix.';
 
 GRANT USAGE ON INTEGRATION <% integration %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 
--- Service users authenticate with key pairs only (no password).
+-- Service users authenticate with key pairs only (no password). Snowpipe REST takes no role: it
+-- authorises the user's default role ("The user should be created with this role as its default
+-- role", https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs), and "specifying a
+-- default role for a user does not grant the role to the user"
+-- (https://docs.snowflake.com/en/sql-reference/sql/create-user), hence the GRANTs below.
+-- DEFAULT_SECONDARY_ROLES = (): no secondary roles. Unset, it means ('ALL')
+-- (https://docs.snowflake.com/en/release-notes/bcr-bundles/2024_08/bcr-1692), and the monitor's
+-- queries would also hold the reconcile role's SELECT on CUSTOMER_RAW.
 CREATE USER IF NOT EXISTS CUSTOMER_PIPELINE_INGEST_USER
     TYPE = SERVICE
     DEFAULT_ROLE = CUSTOMER_PIPELINE_INGEST
+    DEFAULT_SECONDARY_ROLES = ()
     COMMENT = 'The ingest Lambda function (Snowpipe REST, key-pair JWT).';
+-- The monitor runs its SQL API statements with role CUSTOMER_PIPELINE_MONITOR (SNOWFLAKE_ROLE);
+-- its Snowpipe calls (reconciliation) run as the default role.
 CREATE USER IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR_USER
     TYPE = SERVICE
-    DEFAULT_ROLE = CUSTOMER_PIPELINE_MONITOR
+    DEFAULT_ROLE = CUSTOMER_PIPELINE_RECONCILE
+    DEFAULT_SECONDARY_ROLES = ()
     DEFAULT_WAREHOUSE = <% warehouse %>
-    COMMENT = 'The monitor Lambda function (SQL API v2, key-pair JWT).';
+    COMMENT = 'The monitor Lambda function (SQL API v2 and Snowpipe REST, key-pair JWT).';
 GRANT ROLE CUSTOMER_PIPELINE_INGEST TO USER CUSTOMER_PIPELINE_INGEST_USER;
 GRANT ROLE CUSTOMER_PIPELINE_MONITOR TO USER CUSTOMER_PIPELINE_MONITOR_USER;
+GRANT ROLE CUSTOMER_PIPELINE_RECONCILE TO USER CUSTOMER_PIPELINE_MONITOR_USER;
 
 -- Register each function's public key: the body of the PEM public key, without the BEGIN/END
 -- lines and line breaks. For a key pair made with

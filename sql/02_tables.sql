@@ -1,6 +1,7 @@
 -- 02_tables.sql: the landing table, the SCD1 table and its live view, the SCD2 history.
---   snow sql -f sql/02_tables.sql -D database=CUSTOMERS -D schema=RAW
--- Timestamps are TIMESTAMP_NTZ holding UTC (the files' updated_at ends in Z); ids are
+--   snow sql -f sql/02_tables.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW
+-- Timestamps are TIMESTAMP_NTZ holding UTC (the files' updated_at ends in Z), except _LOADED_AT,
+-- an instant (TIMESTAMP_LTZ) as the pipe takes it from METADATA$START_SCAN_TIME; ids are
 -- NUMBER(38,0). The column lists follow the CSV contract (crates/pipeline/src/contract.rs); a
 -- test checks that they agree.
 
@@ -19,9 +20,9 @@ CREATE TABLE IF NOT EXISTS CUSTOMER_RAW (
     OP VARCHAR(1) NOT NULL,
     _FILE_NAME VARCHAR(1024) NOT NULL,
     _FILE_ROW_NUMBER NUMBER(38, 0) NOT NULL,
-    _LOADED_AT TIMESTAMP_NTZ(9) NOT NULL DEFAULT SYSDATE()
+    _LOADED_AT TIMESTAMP_LTZ(9) NOT NULL
 )
-COMMENT = 'Every row of every loaded file, as loaded by CUSTOMER_PIPE; consumed through the append-only stream CUSTOMER_RAW_CHANGES, never truncated. _FILE_NAME and _FILE_ROW_NUMBER order versions with equal UPDATED_AT; _LOADED_AT is the load time in UTC.';
+COMMENT = 'Every row of every loaded file, as loaded by CUSTOMER_PIPE; consumed through the append-only stream CUSTOMER_RAW_CHANGES, never truncated. _FILE_NAME and _FILE_ROW_NUMBER order versions with equal UPDATED_AT; _LOADED_AT is when the load scanned the file (METADATA$START_SCAN_TIME).';
 
 CREATE TABLE IF NOT EXISTS CUSTOMER (
     CUSTOMER_ID NUMBER(38, 0) NOT NULL PRIMARY KEY,

@@ -9,17 +9,24 @@ USE SCHEMA <% database %>.<% schema %>;
 
 -- The contract: one header row, RFC 4180 quoting, UTF-8, gzip recognised automatically.
 -- Empty fields (the attributes of a delete) load as NULL.
+-- No ERROR_ON_COLUMN_COUNT_MISMATCH: "When transforming data during loading (that is, using a
+-- query as the source for the COPY INTO <table> command), this option is ignored"
+-- (https://docs.snowflake.com/en/sql-reference/sql/copy-into-table), and the pipe below
+-- transforms. A short row loads NULLs and a long row loads its first ten fields, so the ingest
+-- function's validator is what rejects both (the CSV contract's column count).
 CREATE FILE FORMAT IF NOT EXISTS CUSTOMER_CSV
     TYPE = CSV
     SKIP_HEADER = 1
     FIELD_DELIMITER = ','
     FIELD_OPTIONALLY_ENCLOSED_BY = '"'
     EMPTY_FIELD_AS_NULL = TRUE
-    ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE
     COMPRESSION = AUTO
     ENCODING = 'UTF8'
-    -- AUTO reads the contract's RFC 3339 form (2026-11-23T10:14:51Z); the value is UTC.
-    TIMESTAMP_FORMAT = 'AUTO'
+    -- The contract's updated_at, 2026-11-23T10:14:51Z, with the Z a literal: no AUTO format ends
+    -- in Z (https://docs.snowflake.com/en/sql-reference/date-time-input-output, "Supported
+    -- formats for AUTO detection"; literals in double quotes, "for example, "T", "EST", "Z"").
+    -- The value is UTC and lands in TIMESTAMP_NTZ as wall-clock time.
+    TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
     COMMENT = 'Customer change files (see the CSV contract in the README).';
 
 CREATE STAGE IF NOT EXISTS CUSTOMER_STAGE
@@ -29,7 +36,11 @@ CREATE STAGE IF NOT EXISTS CUSTOMER_STAGE
     COMMENT = 'The landing prefix; Snowpipe paths are relative to it.';
 
 -- AUTO_INGEST = FALSE: the ingest function submits only validated files through insertFiles.
--- The load time lands in _LOADED_AT through its column default (SYSDATE(), UTC) during the COPY.
+-- _LOADED_AT is METADATA$START_SCAN_TIME, not a SYSDATE() default: for Snowpipe, such values "can
+-- be a few hours earlier than the LOAD_TIME values returned by the COPY_HISTORY function", and
+-- Snowflake recommends METADATA$START_SCAN_TIME
+-- (https://docs.snowflake.com/en/sql-reference/sql/create-pipe;
+-- https://docs.snowflake.com/en/user-guide/querying-metadata).
 -- ON_ERROR = SKIP_FILE: a file that still fails loads nothing (never half a file), shows up in
 -- COPY_HISTORY as failed, and the monitor alarms on it.
 CREATE PIPE IF NOT EXISTS CUSTOMER_PIPE
@@ -48,7 +59,8 @@ COPY INTO CUSTOMER_RAW (
     UPDATED_AT,
     OP,
     _FILE_NAME,
-    _FILE_ROW_NUMBER
+    _FILE_ROW_NUMBER,
+    _LOADED_AT
 )
 FROM (
     SELECT
@@ -64,7 +76,8 @@ FROM (
         f.$10,
         -- The COPY metadata columns are not qualified by the stage alias.
         METADATA$FILENAME,  -- noqa: RF03
-        METADATA$FILE_ROW_NUMBER  -- noqa: RF03
+        METADATA$FILE_ROW_NUMBER,  -- noqa: RF03
+        METADATA$START_SCAN_TIME  -- noqa: RF03
     FROM @CUSTOMER_STAGE AS f
 )
 FILE_FORMAT = (FORMAT_NAME = 'CUSTOMER_CSV')

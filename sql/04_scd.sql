@@ -1,11 +1,14 @@
 -- 04_scd.sql: the streams, the change view and the task graph that keep CUSTOMER (SCD1) and
 -- CUSTOMER_HISTORY (SCD2) up to date.
---   snow sql -f sql/04_scd.sql -D database=CUSTOMERS -D schema=RAW -D warehouse=PIPELINE_WH \
+--   snow sql -f sql/04_scd.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW -D warehouse=PIPELINE_WH \
 --       -D schedule='1 MINUTE'
 -- Safe to re-run: streams are kept (replacing one would lose its pending changes); the tasks
--- are replaced in the order Snowflake allows (root suspended first, children resumed before
--- the root). Each task body sits between `-- task:<NAME> begin` and `-- task:<NAME> end` so the
--- local stand-in runs exactly this SQL.
+-- are replaced in the order Snowflake allows: "The root task must be suspended before any task is
+-- recreated" (https://docs.snowflake.com/en/sql-reference/sql/create-task), and "Before resuming
+-- the root task of your Task Graph, resume all child tasks"
+-- (https://docs.snowflake.com/en/sql-reference/sql/alter-task). Replacing a task drops its
+-- grants: run 06_grants.sql after this script. Each task body sits between `-- task:<NAME>
+-- begin` and `-- task:<NAME> end`, for the tests that read it.
 
 USE SCHEMA <% database %>.<% schema %>;
 

@@ -1,25 +1,42 @@
--- 06_grants.sql: least privilege for the two service roles on the pipeline's objects. Run as
+-- 06_grants.sql: least privilege for the service roles on the pipeline's objects. Run as
 -- CUSTOMER_PIPELINE_ADMIN after 04_scd.sql (replacing a task drops its grants):
 --   snow sql -f sql/06_grants.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW
+-- `pipectl doctor` checks each user's grants against this file.
 
 USE SCHEMA <% database %>.<% schema %>;
 
--- Ingest (Snowpipe REST): the user's default role is what Snowpipe authorises; without these a
--- call answers 404 ("pipe not found").
+-- Ingest (Snowpipe REST), the ingest user's default role. "Calling the Snowpipe REST endpoints
+-- requires a role with the following minimum privileges": OPERATE on the pipe (insertFiles),
+-- MONITOR (insertReport, loadHistoryScan), USAGE on the (external) stage, INSERT and SELECT on
+-- the target table (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs). A
+-- missing one answers 404. The role has no warehouse, so it can run no query.
+GRANT OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
-GRANT OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
 
--- Monitor (SQL API): task and pipe state and history; COPY_HISTORY needs a privilege on the
--- target table, SELECT being the least.
+-- Monitor (SQL API), no customer rows:
+-- - TASK_HISTORY and SHOW TASKS answer for the owner or "a role with either the MONITOR or
+--   OPERATE privilege on a task" (https://docs.snowflake.com/en/sql-reference/sql/show-tasks).
 GRANT MONITOR ON TASK TSK_SCD_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
 GRANT MONITOR ON TASK TSK_SCD_HIST TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- - SYSTEM$PIPE_STATUS answers for the pipe owner or a role with MONITOR
+--   (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status).
 GRANT MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_MONITOR;
-GRANT SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- - COPY_HISTORY needs "USAGE privilege on schema and database … and any privilege on table"
+--   (https://docs.snowflake.com/en/sql-reference/functions/copy_history); REFERENCES "enables
+--   viewing the structure of a table (but not the data)"
+--   (https://docs.snowflake.com/en/user-guide/security-access-control-privileges).
+GRANT REFERENCES ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- - SHOW STREAMS lists a stream for SELECT on it (same page, stream privileges); reading one
+--   also needs SELECT on its table, which this role does not have.
+GRANT SELECT ON STREAM CUSTOMER_RAW_CHANGES TO ROLE CUSTOMER_PIPELINE_MONITOR;
+GRANT SELECT ON STREAM CUSTOMER_CHANGES TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- - The names it watches (05_monitoring.sql).
 GRANT SELECT ON VIEW PIPELINE_OBJECTS TO ROLE CUSTOMER_PIPELINE_MONITOR;
 
--- Reconciliation (RECONCILE=true, the default) lets the monitor submit stage files nothing has
--- loaded: the pipe privileges the ingest role has. Snowpipe authorises the user's default role.
-GRANT USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_MONITOR;
-GRANT INSERT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
-GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- Reconciliation (RECONCILE=true, the default) resubmits stage files nothing has loaded with
+-- insertFiles, as the monitor user's default role: the same Snowpipe REST minimum as ingest's,
+-- less MONITOR on the pipe (it calls insertFiles only). No warehouse: it can run no query.
+GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_RECONCILE;
+GRANT USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_RECONCILE;
+GRANT INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_RECONCILE;

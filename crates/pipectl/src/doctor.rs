@@ -10,6 +10,7 @@ use snowflake::{ResultSet, SnowflakeClient, SnowflakeError, Snowpipe, SqlApi};
 use tokio::time::Instant;
 
 use crate::connection::{ConnectionArgs, Resolved};
+use crate::grants::{self, Objects, UserKind};
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
@@ -25,6 +26,20 @@ pub struct DoctorArgs {
         default_value = "TSK_SCD_RAW,TSK_SCD_HIST"
     )]
     tasks: String,
+    /// Whose privileges to check: `ingest` (Snowpipe REST only) or `monitor` (SQL API with
+    /// SNOWFLAKE_ROLE, and reconciliation's Snowpipe calls); default: monitor when a role is
+    /// configured, else ingest
+    #[arg(long, value_enum)]
+    user_kind: Option<UserKind>,
+    /// The stage the pipe reads
+    #[arg(long, default_value = "CUSTOMER_STAGE")]
+    stage: String,
+    /// The pipe's target table
+    #[arg(long, default_value = "CUSTOMER_RAW")]
+    table: String,
+    /// The streams the monitor watches, comma-separated
+    #[arg(long, default_value = "CUSTOMER_RAW_CHANGES,CUSTOMER_CHANGES")]
+    streams: String,
     /// The landing bucket; its check is skipped without it
     #[arg(long, env = "BUCKET")]
     bucket: Option<String>,
@@ -108,7 +123,7 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
                 ),
             ));
             let skipped = "skipped: no usable key".to_owned();
-            for check in ["auth", "warehouse", "pipe", "tasks"] {
+            for check in ["auth", "warehouse", "grants", "pipe", "tasks"] {
                 verdicts.push((check, Verdict::Skip(skipped.clone())));
             }
             verdicts.push(("bucket", check_bucket(args).await));
@@ -116,59 +131,172 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
         }
     };
     let api = SqlApi::new(client.clone(), resolved.context());
+    let kind = args.user_kind.unwrap_or(if resolved.role.is_some() {
+        UserKind::Monitor
+    } else {
+        UserKind::Ingest
+    });
     let who = query(
         &api,
         "SELECT CURRENT_USER() AS USER_NAME, CURRENT_ROLE() AS ROLE_NAME, CURRENT_WAREHOUSE() AS WAREHOUSE_NAME",
     )
     .await;
-    match who {
+    let role = match who {
         Ok(result) => {
             let cell = |name: &str| {
                 result
                     .get(0, name)
                     .and_then(|v| v.as_str().map(str::to_owned))
             };
+            let role = cell("ROLE_NAME").unwrap_or_else(|| "PUBLIC".into());
             verdicts.push((
                 "auth",
                 Verdict::Pass(format!(
-                    "JWT accepted: user {}, role {}",
+                    "JWT accepted: user {}, role {role} ({kind:?} checks)",
                     cell("USER_NAME").unwrap_or_default(),
-                    cell("ROLE_NAME").unwrap_or_else(|| "(none)".into())
                 )),
             ));
-            verdicts.push((
-                "warehouse",
-                match cell("WAREHOUSE_NAME") {
-                    Some(warehouse) => Verdict::Pass(format!("{warehouse} in use")),
-                    None => Verdict::Fail(
-                        "no warehouse in use: the monitor's history queries need one".into(),
-                        "pass --warehouse (or SNOWFLAKE_WAREHOUSE), or ALTER USER … SET \
-                         DEFAULT_WAREHOUSE, and GRANT USAGE on it to the role"
-                            .into(),
-                    ),
-                },
-            ));
+            verdicts.push(("warehouse", check_warehouse(kind, cell("WAREHOUSE_NAME"))));
+            role
         }
         Err(err) => {
             verdicts.push((
                 "auth",
                 Verdict::Fail(err.to_string(), auth_fix(&err, resolved, &client)),
             ));
-            for check in ["warehouse", "pipe", "tasks"] {
+            for check in ["warehouse", "grants", "pipe", "tasks"] {
                 verdicts.push((check, Verdict::Skip("skipped: not signed in".into())));
             }
             verdicts.push(("bucket", check_bucket(args).await));
             return verdicts;
         }
-    }
+    };
     let pipe = resolved.qualified_pipe(&args.pipe);
-    verdicts.push(("pipe", check_pipe(client, pipe.as_deref()).await));
-    verdicts.push((
-        "tasks",
-        check_tasks(&api, pipe.as_deref(), &args.tasks).await,
-    ));
+    let Some(objects) = objects(args, resolved, pipe.as_deref()) else {
+        verdicts.push((
+            "pipe",
+            Verdict::Fail(
+                "the pipe name is not fully qualified".into(),
+                "pass --pipe DATABASE.SCHEMA.PIPE, or --database and --schema".into(),
+            ),
+        ));
+        verdicts.push(("bucket", check_bucket(args).await));
+        return verdicts;
+    };
+    match kind {
+        UserKind::Ingest => {
+            let needed = grants::snowpipe_caller(&objects, kind);
+            verdicts.push(("grants", check_grants(&api, &role, &needed).await));
+            verdicts.push(("pipe", check_pipe(client, &objects.pipe).await));
+            verdicts.push((
+                "tasks",
+                Verdict::Skip("skipped: the ingest user does not watch tasks".into()),
+            ));
+        }
+        UserKind::Monitor => {
+            let needed = grants::monitor_queries(&objects);
+            verdicts.push(("grants", check_grants(&api, &role, &needed).await));
+            // Snowpipe authorises the user's default role: a session without a role has it.
+            let mut default_context = resolved.context();
+            default_context.role = None;
+            let default_api = SqlApi::new(client.clone(), default_context);
+            verdicts.push(("snowpipe", check_default_role(&default_api, &objects).await));
+            verdicts.push(("pipe", check_pipe_status(&api, &objects.pipe).await));
+            verdicts.push(("tasks", check_tasks(&api, &objects).await));
+        }
+    }
     verdicts.push(("bucket", check_bucket(args).await));
     verdicts
+}
+
+/// The pipeline's names, qualified with the pipe's database and schema.
+fn objects(args: &DoctorArgs, resolved: &Resolved, pipe: Option<&str>) -> Option<Objects> {
+    let pipe = pipe?;
+    let (schema, _) = pipe.rsplit_once('.')?;
+    let list = |text: &str| {
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    Some(Objects {
+        schema: schema.to_owned(),
+        pipe: pipe.to_owned(),
+        stage: args.stage.clone(),
+        table: args.table.clone(),
+        tasks: list(&args.tasks),
+        streams: list(&args.streams),
+        warehouse: resolved.warehouse.clone(),
+    })
+}
+
+fn check_warehouse(kind: UserKind, warehouse: Option<String>) -> Verdict {
+    match (kind, warehouse) {
+        (UserKind::Ingest, _) => Verdict::Skip(
+            "skipped: the ingest user runs no queries (Snowpipe needs no warehouse)".into(),
+        ),
+        (UserKind::Monitor, Some(warehouse)) => Verdict::Pass(format!("{warehouse} in use")),
+        (UserKind::Monitor, None) => Verdict::Fail(
+            "no warehouse in use: the monitor's history queries need one".into(),
+            "pass --warehouse (or SNOWFLAKE_WAREHOUSE), or ALTER USER … SET \
+             DEFAULT_WAREHOUSE, and GRANT USAGE on it to the role"
+                .into(),
+        ),
+    }
+}
+
+/// `SHOW GRANTS TO ROLE <role>` against what `needed` lists; each missing grant is named.
+async fn check_grants(api: &SqlApi, role: &str, needed: &[grants::Needed]) -> Verdict {
+    let plain = role
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if !plain {
+        return Verdict::Skip(format!("skipped: role '{role}' is not a plain identifier"));
+    }
+    let shown = match query(api, &format!("SHOW GRANTS TO ROLE {role}")).await {
+        Ok(shown) => shown,
+        Err(err) => {
+            return Verdict::Fail(
+                format!("cannot list the grants of role {role}: {err}"),
+                "run `SHOW GRANTS TO ROLE` as an administrator and compare with sql/06_grants.sql"
+                    .into(),
+            );
+        }
+    };
+    let missing = grants::missing(needed, &shown);
+    if missing.is_empty() {
+        Verdict::Pass(format!(
+            "role {role} holds the {} privileges it needs",
+            needed.len()
+        ))
+    } else {
+        Verdict::Fail(
+            format!("role {role} lacks {} privilege(s)", missing.len()),
+            format!(
+                "as the objects' owner (sql/06_grants.sql):\n      {}",
+                grants::statements(&missing, role)
+            ),
+        )
+    }
+}
+
+/// The monitor user's default role, which Snowpipe authorises for reconciliation's insertFiles.
+async fn check_default_role(api: &SqlApi, objects: &Objects) -> Verdict {
+    let role = match query(api, "SELECT CURRENT_ROLE() AS ROLE_NAME").await {
+        Ok(result) => result
+            .get(0, "ROLE_NAME")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "PUBLIC".into()),
+        Err(err) => return Verdict::Fail(err.to_string(), "check the user's DEFAULT_ROLE".into()),
+    };
+    let needed = grants::snowpipe_caller(objects, UserKind::Monitor);
+    match check_grants(api, &role, &needed).await {
+        Verdict::Pass(detail) => {
+            Verdict::Pass(format!("default {detail} (reconciliation's insertFiles)"))
+        }
+        other => other,
+    }
 }
 
 async fn query(api: &SqlApi, statement: &str) -> Result<ResultSet, SnowflakeError> {
@@ -207,14 +335,8 @@ fn auth_fix(err: &SnowflakeError, resolved: &Resolved, client: &SnowflakeClient)
     }
 }
 
-/// The pipe as DATABASE.SCHEMA.PIPE, or `None` when it cannot be qualified.
-async fn check_pipe(client: Arc<SnowflakeClient>, pipe: Option<&str>) -> Verdict {
-    let Some(pipe) = pipe else {
-        return Verdict::Fail(
-            "the pipe name is not fully qualified".into(),
-            "pass --pipe DATABASE.SCHEMA.PIPE, or --database and --schema".into(),
-        );
-    };
+/// The pipe through the Snowpipe REST API, as the ingest function reaches it.
+async fn check_pipe(client: Arc<SnowflakeClient>, pipe: &str) -> Verdict {
     let snowpipe = Snowpipe::new(client, pipe.to_owned());
     match snowpipe.insert_report(None, Instant::now() + TIMEOUT).await {
         Ok(report) => Verdict::Pass(format!(
@@ -234,10 +356,39 @@ async fn check_pipe(client: Arc<SnowflakeClient>, pipe: Option<&str>) -> Verdict
     }
 }
 
-async fn check_tasks(api: &SqlApi, pipe: Option<&str>, tasks: &str) -> Verdict {
-    let Some((schema, _)) = pipe.and_then(|p| p.rsplit_once('.')) else {
-        return Verdict::Skip("skipped: no schema (the pipe is not qualified)".into());
-    };
+/// SYSTEM$PIPE_STATUS, as the monitor reads it.
+async fn check_pipe_status(api: &SqlApi, pipe: &str) -> Verdict {
+    let statement = format!("SELECT SYSTEM$PIPE_STATUS('{pipe}') AS STATUS");
+    match query(api, &statement).await {
+        Ok(result) => {
+            let status: serde_json::Value = result
+                .get(0, "STATUS")
+                .and_then(|v| v.as_str())
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            match status["executionState"].as_str() {
+                Some("RUNNING") => Verdict::Pass(format!("{pipe} is RUNNING")),
+                Some(state) => Verdict::Fail(
+                    format!("{pipe} is {state}"),
+                    "see SYSTEM$PIPE_STATUS's documentation for the state; ALTER PIPE … SET \
+                     PIPE_EXECUTION_PAUSED = FALSE resumes a paused pipe"
+                        .into(),
+                ),
+                None => Verdict::Fail(
+                    format!("{pipe}: no executionState in {status}"),
+                    "check the pipe".into(),
+                ),
+            }
+        }
+        Err(err) => Verdict::Fail(
+            err.to_string(),
+            "the monitor role needs MONITOR on the pipe (sql/06_grants.sql)".into(),
+        ),
+    }
+}
+
+async fn check_tasks(api: &SqlApi, objects: &Objects) -> Verdict {
+    let schema = &objects.schema;
     let plain = |name: &str| {
         name.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'))
@@ -265,7 +416,7 @@ async fn check_tasks(api: &SqlApi, pipe: Option<&str>, tasks: &str) -> Verdict {
         })
     };
     let mut problems = Vec::new();
-    for task in tasks.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    for task in &objects.tasks {
         match state(task).as_deref() {
             Some(s) if s.eq_ignore_ascii_case("started") => {}
             Some(s) => problems.push(format!("{task} is {s}")),
@@ -273,7 +424,7 @@ async fn check_tasks(api: &SqlApi, pipe: Option<&str>, tasks: &str) -> Verdict {
         }
     }
     if problems.is_empty() {
-        Verdict::Pass(format!("{tasks} started in {schema}"))
+        Verdict::Pass(format!("{} started in {schema}", objects.tasks.join(",")))
     } else {
         Verdict::Fail(
             problems.join("; "),

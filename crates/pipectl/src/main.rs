@@ -6,6 +6,7 @@ mod connection;
 use pipectl::dev;
 mod doctor;
 mod generate;
+mod grants;
 mod key;
 mod quarantine;
 mod sql;

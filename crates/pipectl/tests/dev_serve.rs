@@ -45,7 +45,18 @@ fn exported_variables(server: &mut Running) -> BTreeMap<String, String> {
     receiver.recv().unwrap_or_default()
 }
 
-/// `pipectl dev --serve` on a fresh state folder, and the variables it printed.
+/// `export NAME='value'` lines of an env file `--serve` wrote.
+fn env_file(path: &std::path::Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.trim_matches('\'').to_owned()))
+        .collect()
+}
+
+/// `pipectl dev --serve` on a fresh state folder, and the monitor user's variables it wrote
+/// to `monitor.env` (the user the operator commands and `doctor` run as).
 fn serve(dir: &std::path::Path) -> (Running, BTreeMap<String, String>) {
     let mut server = Running(
         Command::new(env!("CARGO_BIN_EXE_pipectl"))
@@ -55,7 +66,9 @@ fn serve(dir: &std::path::Path) -> (Running, BTreeMap<String, String>) {
             .spawn()
             .unwrap(),
     );
-    let env = exported_variables(&mut server);
+    let printed = exported_variables(&mut server);
+    let env = env_file(&dir.join("state").join("monitor.env"));
+    assert_eq!(printed, env, "the last printed block is monitor.env");
     (server, env)
 }
 
@@ -142,12 +155,39 @@ fn serve_prints_variables_that_point_doctor_at_the_live_stand_ins() {
         "{report}{}",
         String::from_utf8_lossy(&doctor.stderr)
     );
-    for check in ["key", "auth", "warehouse", "pipe", "tasks", "bucket"] {
+    for check in [
+        "key",
+        "auth",
+        "warehouse",
+        "grants",
+        "snowpipe",
+        "pipe",
+        "tasks",
+        "bucket",
+    ] {
         assert!(
             report
                 .lines()
                 .any(|l| l.starts_with("ok") && l.contains(check)),
             "no passing {check} check in:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn serve_writes_one_env_file_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, _) = serve(dir.path());
+    for (file, user) in [
+        ("admin.env", "ADMIN"),
+        ("ingest.env", "CUSTOMER_PIPELINE_INGEST_USER"),
+        ("monitor.env", "CUSTOMER_PIPELINE_MONITOR_USER"),
+    ] {
+        let env = env_file(&dir.path().join("state").join(file));
+        assert_eq!(env["SNOWFLAKE_USER"], user, "{file}");
+        assert!(
+            std::path::Path::new(&env["SNOWFLAKE_PRIVATE_KEY_PATH"]).is_file(),
+            "{file}"
         );
     }
 }

@@ -24,6 +24,54 @@ fn signed_in(warehouse: Option<&str>) -> Reply {
     )
 }
 
+/// SHOW GRANTS TO ROLE rows (privilege, name).
+fn grants(rows: &[(&str, &str)]) -> Reply {
+    let rows: Vec<_> = rows.iter().map(|(p, n)| json!([p, n])).collect();
+    result(&[("privilege", "text"), ("name", "text")], json!(rows))
+}
+
+/// What sql/06_grants.sql gives the monitor role.
+fn monitor_grants() -> Reply {
+    grants(&[
+        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_RAW"),
+        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_HIST"),
+        ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+        ("REFERENCES", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
+        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
+        ("SELECT", "CUSTOMERS.RAW.PIPELINE_OBJECTS"),
+        ("USAGE", "DEV_WH"),
+    ])
+}
+
+/// The monitor user's default role (reconciliation's Snowpipe role), and its grants.
+fn default_role_and_grants() -> Vec<Reply> {
+    vec![
+        result(
+            &[("ROLE_NAME", "text")],
+            json!([["CUSTOMER_PIPELINE_RECONCILE"]]),
+        ),
+        grants(&[
+            ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+            ("USAGE", "CUSTOMERS.RAW.CUSTOMER_STAGE"),
+            ("INSERT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+            ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+        ]),
+    ]
+}
+
+fn pipe_running() -> Reply {
+    devstack::monitor_replies::pipe_status(json!({"executionState": "RUNNING"}))
+}
+
+/// The replies of a monitor configuration's checks, in order.
+fn monitor_round(signed: Reply, role_grants: Reply, tasks: Reply) -> Vec<Reply> {
+    let mut replies = vec![signed, role_grants];
+    replies.extend(default_role_and_grants());
+    replies.extend([pipe_running(), tasks]);
+    replies
+}
+
 fn insert_report() -> Reply {
     Reply::status(
         200,
@@ -40,6 +88,7 @@ async fn doctor(fake: &SnowflakeFake, s3: &S3StandIn, extra: &[(&str, &str)]) ->
         .env("SNOWFLAKE_PRIVATE_KEY_PATH", KEY_PATH)
         .env("SNOWFLAKE_BASE_URL", fake.base_url())
         .env("SNOWFLAKE_PIPE", "CUSTOMERS.RAW.CUSTOMER_PIPE")
+        .env("SNOWFLAKE_ROLE", "CUSTOMER_PIPELINE_MONITOR")
         .env("BUCKET", "landing")
         .env("AWS_ACCESS_KEY_ID", devstack::s3::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", devstack::s3::SECRET_KEY)
@@ -63,30 +112,111 @@ fn started_tasks() -> Reply {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_working_setup_passes_every_check() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
-    let fake = SnowflakeFake::start(vec![
+    let fake = SnowflakeFake::start(monitor_round(
         signed_in(Some("PIPELINE_WH")),
-        insert_report(),
+        monitor_grants(),
         started_tasks(),
-    ])
+    ))
     .await
     .unwrap();
     let out = doctor(&fake, &s3, &[]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     for line in [
-        format!("ok    key       {KEY_PATH} readable, fingerprint {}", FINGERPRINT.trim()),
+        format!(
+            "ok    key       {KEY_PATH} readable, fingerprint {}",
+            FINGERPRINT.trim()
+        ),
         "ok    auth      JWT accepted: user MONITOR, role CUSTOMER_PIPELINE_MONITOR".into(),
         "ok    warehouse PIPELINE_WH in use".into(),
-        "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE visible to the REST API (0 recent loads reported)".into(),
+        "ok    grants    role CUSTOMER_PIPELINE_MONITOR holds the 7 privileges it needs".into(),
+        "ok    snowpipe  default role CUSTOMER_PIPELINE_RECONCILE holds the 4 privileges it needs"
+            .into(),
+        "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE is RUNNING".into(),
         "ok    tasks     TSK_SCD_RAW,TSK_SCD_HIST started in CUSTOMERS.RAW".into(),
         "ok    bucket    s3://landing/stream_data/ reachable".into(),
     ] {
         assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
     }
     assert_eq!(
-        fake.seen()[2].json()["statement"],
+        fake.seen()[1].json()["statement"],
+        "SHOW GRANTS TO ROLE CUSTOMER_PIPELINE_MONITOR"
+    );
+    assert!(
+        fake.seen()[2].json().get("role").is_none(),
+        "the default role is read without a role"
+    );
+    assert_eq!(
+        fake.seen()[5].json()["statement"],
         "SHOW TASKS IN SCHEMA CUSTOMERS.RAW"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_grant_is_named_as_the_statement_that_adds_it() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let without_references = grants(&[
+        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_RAW"),
+        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_HIST"),
+        ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
+        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
+        ("SELECT", "CUSTOMERS.RAW.PIPELINE_OBJECTS"),
+    ]);
+    let fake = SnowflakeFake::start(monitor_round(
+        signed_in(Some("PIPELINE_WH")),
+        without_references,
+        started_tasks(),
+    ))
+    .await
+    .unwrap();
+    let out = doctor(&fake, &s3, &[]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  grants    role CUSTOMER_PIPELINE_MONITOR lacks 1 privilege(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "GRANT REFERENCES ON TABLE CUSTOMERS.RAW.CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR; -- COPY_HISTORY"
+        ),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ingest_configuration_checks_the_snowpipe_grants_and_no_queries() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let who = result(
+        &[
+            ("USER_NAME", "text"),
+            ("ROLE_NAME", "text"),
+            ("WAREHOUSE_NAME", "text"),
+        ],
+        json!([["INGEST", "CUSTOMER_PIPELINE_INGEST", null]]),
+    );
+    let ingest_grants = grants(&[
+        ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+        ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+        ("USAGE", "CUSTOMERS.RAW.CUSTOMER_STAGE"),
+        ("INSERT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+    ]);
+    let fake = SnowflakeFake::start(vec![who, ingest_grants, insert_report()])
+        .await
+        .unwrap();
+    let out = doctor(&fake, &s3, &[("SNOWFLAKE_ROLE", "")]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for line in [
+        "skip  warehouse skipped: the ingest user runs no queries",
+        "ok    grants    role CUSTOMER_PIPELINE_INGEST holds the 5 privileges it needs",
+        "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE visible to the REST API",
+        "skip  tasks     skipped: the ingest user does not watch tasks",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,7 +256,7 @@ async fn a_refused_jwt_explains_how_to_register_the_key() {
 async fn a_suspended_task_missing_warehouse_and_bucket_are_each_explained() {
     let s3 = S3StandIn::start_in_temp_dir(&["other"]).await.unwrap();
     let tasks = shown("state", json!([["TSK_SCD_RAW", "suspended"]]));
-    let fake = SnowflakeFake::start(vec![signed_in(None), insert_report(), tasks])
+    let fake = SnowflakeFake::start(monitor_round(signed_in(None), monitor_grants(), tasks))
         .await
         .unwrap();
     let out = doctor(&fake, &s3, &[]).await;
@@ -149,11 +279,11 @@ async fn a_suspended_task_missing_warehouse_and_bucket_are_each_explained() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_the_settings_from_a_snowflake_cli_connection() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
-    let fake = SnowflakeFake::start(vec![
+    let fake = SnowflakeFake::start(monitor_round(
         signed_in(Some("DEV_WH")),
-        insert_report(),
+        monitor_grants(),
         started_tasks(),
-    ])
+    ))
     .await
     .unwrap();
     let home = tempfile::tempdir().unwrap();

@@ -83,7 +83,7 @@ impl Local {
         reconcile(
             &self.stack.store,
             &self.stack.sql,
-            &self.stack.snowpipe,
+            &self.stack.monitor_snowpipe,
             &target(),
             &settings(max_attempts),
             Utc::now(),

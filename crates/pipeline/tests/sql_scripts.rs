@@ -61,7 +61,10 @@ fn pipe_copies_every_contract_column_in_file_order() {
     let targets: Vec<String> = list.split(',').map(|c| c.trim().to_owned()).collect();
     assert_eq!(
         targets,
-        with(contract_columns(&[]), &["_FILE_NAME", "_FILE_ROW_NUMBER"])
+        with(
+            contract_columns(&[]),
+            &["_FILE_NAME", "_FILE_ROW_NUMBER", "_LOADED_AT"]
+        )
     );
     for i in 1..=COLUMNS.len() {
         assert!(
@@ -105,5 +108,21 @@ fn none_of_the_tutorials_defects_survive() {
             .collect::<Vec<_>>()
             .join("\n");
         assert!(!code.contains(forbidden), "sql/ must not use {forbidden}");
+    }
+}
+
+#[test]
+fn every_script_names_the_role_that_runs_it() {
+    // The stand-in runs each script as the role its `snow sql … --role NAME` header names.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header: Vec<&str> = text.lines().take_while(|l| l.starts_with("--")).collect();
+        assert!(
+            header.iter().any(|l| l.contains(" --role ")),
+            "{} names no --role in its header",
+            path.display()
+        );
     }
 }

@@ -1,13 +1,23 @@
-//! A local Snowflake for `pipectl dev` and tests (see the README section "The stand-ins"): the
-//! Snowpipe REST API and the SQL API v2 over HTTP on 127.0.0.1, key-pair JWTs checked as
-//! Snowflake checks them, and embedded DuckDB as the warehouse holding the tables, streams and
-//! tasks created from the shipped `sql/`. The only crate that builds DuckDB.
+//! A local Snowflake for `pipectl dev` and tests (see docs/stand-ins.md): the Snowpipe REST API
+//! and the SQL API v2 over HTTP on 127.0.0.1, key-pair JWTs checked against the users' registered
+//! keys, Snowflake's access control, and embedded DuckDB as the warehouse. It runs every script
+//! of the shipped `sql/` as the role the script names, so the objects, grants and users are the
+//! ones a real account would get. The only crate that builds DuckDB.
 
+mod access;
 mod auth;
+pub mod catalog;
+mod copy;
+mod ddl;
 pub mod engine;
+mod error;
+mod parse;
 pub mod pipe;
 mod server;
+mod session;
+mod show;
 pub mod statements;
+mod tasks;
 pub mod translate;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,28 +28,39 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
-pub use auth::RegisteredUser;
-pub use engine::{Engine, SqlError, TaskRun};
+pub use catalog::TaskState;
+pub use engine::{Account, Engine};
+pub use error::SqlError;
 pub use pipe::{LoadRecord, Pipe};
 pub use statements::ResultTable;
+pub use tasks::{RunState, TaskRun};
 
-/// Where the stand-in keeps things and what it serves.
+/// Where the stand-in keeps things, what it runs and what it serves.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The DuckDB file (created if missing, reopened if present); `None` keeps it in memory.
     pub database_file: Option<PathBuf>,
-    /// The folder holding the shipped scripts (`sql/`).
+    /// The folder holding the shipped scripts (`sql/`): every `0*.sql` runs at start, in name
+    /// order; `99_teardown.sql` runs only through [`SnowflakeStandIn::run_script`].
     pub sql_dir: PathBuf,
-    pub database: String,
-    pub schema: String,
-    /// Unqualified, e.g. CUSTOMER_PIPE.
-    pub pipe: String,
-    /// The pipe's target table, e.g. CUSTOMER_RAW.
-    pub table: String,
-    /// The folder the pipe's stage points at: the S3 stand-in's bucket folder plus the prefix.
-    pub stage_dir: PathBuf,
+    /// The scripts' `<% name %>` values, as `snow sql -D name=value` passes them.
+    pub variables: BTreeMap<String, String>,
+    pub account: Account,
+    /// What `s3://` stage URLs point at: the S3 stand-in's root folder (a bucket is a folder).
+    pub s3_root: PathBuf,
     /// 0 picks a free port.
     pub port: u16,
+    /// A SQL API statement still running after this answers 202 and is polled (Snowflake: 45
+    /// s, https://docs.snowflake.com/en/developer-guide/sql-api/handling-responses).
+    pub async_after: Duration,
+}
+
+impl Options {
+    /// The database and schema the scripts' `database` and `schema` variables name.
+    pub fn data_schema(&self) -> String {
+        let get = |name: &str| self.variables.get(name).cloned().unwrap_or_default();
+        format!("{}.{}", get("database"), get("schema")).to_ascii_uppercase()
+    }
 }
 
 /// A fault for the next Snowpipe request.
@@ -51,63 +72,64 @@ pub enum Fault {
 
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
-    pub(crate) pipe: Mutex<Pipe>,
-    pub(crate) users: Mutex<Vec<RegisteredUser>>,
+    pub(crate) options: Options,
+    /// Each pipe's runtime (queue, load history), by full name, kept in step with the catalog.
+    pub(crate) pipes: Mutex<BTreeMap<String, Pipe>>,
     pub(crate) faults: Mutex<VecDeque<Fault>>,
-    pub(crate) results: Mutex<BTreeMap<String, serde_json::Value>>,
+    pub(crate) statements: Mutex<BTreeMap<String, server::Statement>>,
 }
 
 impl Shared {
-    /// Writes what SHOW TASKS, SHOW STREAMS and SYSTEM$PIPE_STATUS read.
-    pub(crate) fn refresh_catalog(&self) -> Result<(), SqlError> {
-        let engine = &self.engine;
-        let pipe_status = {
-            let pipe = self.pipe.lock().expect("not poisoned");
-            let mut status = serde_json::json!({
-                "executionState": if pipe.paused { "PAUSED" } else { "RUNNING" },
-                "pendingFileCount": pipe.pending(),
-            });
-            if let Some(last) = pipe.last_ingested() {
-                status["lastIngestedTimestamp"] = last
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-                    .into();
+    /// Creates the runtime of a pipe the catalog gained and forgets a dropped one.
+    pub(crate) fn sync_pipes(&self) -> Result<(), String> {
+        let names: Vec<String> = self
+            .engine
+            .catalog()
+            .of_kind(catalog::Kind::Pipe)
+            .map(|p| p.name.clone())
+            .collect();
+        let mut pipes = self.pipes.lock().expect("not poisoned");
+        pipes.retain(|name, _| names.contains(name));
+        for name in names {
+            if !pipes.contains_key(&name) {
+                let mut pipe = {
+                    let catalog = self.engine.catalog();
+                    Pipe::from_catalog(&catalog, &name, &self.options.s3_root)?
+                };
+                pipe.restore_history(&self.engine)
+                    .map_err(|e| format!("reading the pipe's load history failed: {e}"))?;
+                pipes.insert(name, pipe);
             }
-            (pipe.name.clone(), status.to_string())
-        };
-        let tasks = engine.tasks();
-        let streams = engine.streams().to_vec();
-        engine.with_connection(|conn| -> Result<(), SqlError> {
-            conn.execute_batch(
-                "DELETE FROM __standin_pipes; DELETE FROM __standin_show_tasks; DELETE FROM __standin_show_streams;",
-            )?;
-            conn.execute(
-                "INSERT INTO __standin_pipes VALUES (?, ?)",
-                duckdb::params![pipe_status.0, pipe_status.1],
-            )?;
-            for task in &tasks {
+        }
+        Ok(())
+    }
+
+    /// Writes what SYSTEM$PIPE_STATUS reads.
+    pub(crate) fn refresh_pipe_status(&self) -> Result<(), SqlError> {
+        let statuses: Vec<(String, String)> = self
+            .pipes
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(|pipe| {
+                let mut status = serde_json::json!({
+                    "executionState": "RUNNING",
+                    "pendingFileCount": pipe.pending(),
+                });
+                if let Some(last) = pipe.last_ingested() {
+                    status["lastIngestedTimestamp"] = last
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                        .into();
+                }
+                (pipe.name.clone(), status.to_string())
+            })
+            .collect();
+        self.engine.with_connection(|conn| -> Result<(), SqlError> {
+            conn.execute_batch("DELETE FROM __standin_pipes")?;
+            for (name, status) in statuses {
                 conn.execute(
-                    "INSERT INTO __standin_show_tasks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    duckdb::params![
-                        task.name,
-                        engine.database,
-                        engine.schema,
-                        if task.started { "started" } else { "suspended" },
-                        task.schedule,
-                        task.after.as_ref().map(|a| format!("[\"{a}\"]")).unwrap_or_else(|| "[]".into()),
-                        task.when_stream.as_ref().map(|s| format!("SYSTEM$STREAM_HAS_DATA('{s}')")),
-                    ],
-                )?;
-            }
-            for stream in &streams {
-                conn.execute(
-                    "INSERT INTO __standin_show_streams VALUES (?, ?, ?, ?, ?, 'false')",
-                    duckdb::params![
-                        stream.name,
-                        engine.database,
-                        engine.schema,
-                        stream.table,
-                        if stream.append_only { "APPEND_ONLY" } else { "DEFAULT" },
-                    ],
+                    "INSERT INTO __standin_pipes VALUES (?, ?)",
+                    duckdb::params![name, status],
                 )?;
             }
             Ok(())
@@ -123,30 +145,34 @@ pub struct SnowflakeStandIn {
 }
 
 impl SnowflakeStandIn {
-    /// Opens the warehouse, applies `sql/`, and serves on 127.0.0.1.
+    /// Opens the warehouse, runs the setup scripts of `sql/` as the admin user, and serves on
+    /// 127.0.0.1.
     pub async fn start(options: Options) -> Result<SnowflakeStandIn, String> {
         let opened = options.clone();
-        let engine = tokio::task::spawn_blocking(move || {
-            Engine::open(
+        let engine = tokio::task::spawn_blocking(move || -> Result<Engine, String> {
+            let engine = Engine::open(
                 opened.database_file.as_deref(),
-                &opened.sql_dir,
-                &opened.database,
-                &opened.schema,
-            )
+                &opened.account,
+                &opened.data_schema(),
+            )?;
+            for script in setup_scripts(&opened.sql_dir)? {
+                let text = std::fs::read_to_string(&script)
+                    .map_err(|e| format!("cannot read {}: {e}", script.display()))?;
+                let name = script.file_name().unwrap_or_default().to_string_lossy();
+                engine.run_script(&name, &text, &opened.account.admin_user, &opened.variables)?;
+            }
+            Ok(engine)
         })
         .await
         .map_err(|e| e.to_string())??;
-        let pipe_name = format!("{}.{}.{}", options.database, options.schema, options.pipe);
-        let mut pipe = Pipe::new(&pipe_name, &options.table, options.stage_dir.clone());
-        pipe.restore_history(&engine)
-            .map_err(|e| format!("reading the pipe's load history failed: {e}"))?;
         let shared = Arc::new(Shared {
             engine,
-            pipe: Mutex::new(pipe),
-            users: Mutex::new(Vec::new()),
+            options: options.clone(),
+            pipes: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(VecDeque::new()),
-            results: Mutex::new(BTreeMap::new()),
+            statements: Mutex::new(BTreeMap::new()),
         });
+        shared.sync_pipes()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
@@ -167,20 +193,21 @@ impl SnowflakeStandIn {
         &self.base_url
     }
 
-    /// `ALTER USER <user> SET RSA_PUBLIC_KEY = '<public_key_base64>'`.
-    pub fn register_user(
-        &self,
-        account: &str,
-        user: &str,
-        public_key_base64: &str,
-    ) -> Result<(), String> {
-        let registered = RegisteredUser::new(account, user, public_key_base64)?;
-        self.shared
-            .users
-            .lock()
-            .expect("not poisoned")
-            .push(registered);
-        Ok(())
+    /// Runs a script of `sql/` (by file name, e.g. `99_teardown.sql`) as the admin user, with the
+    /// role its header names (blocking).
+    pub fn run_script(&self, file_name: &str) -> Result<(), String> {
+        let path = self.shared.options.sql_dir.join(file_name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let options = &self.shared.options;
+        let result = self.shared.engine.run_script(
+            file_name,
+            &text,
+            &options.account.admin_user,
+            &options.variables,
+        );
+        self.shared.sync_pipes()?;
+        result
     }
 
     /// The next Snowpipe requests meet these faults, in order.
@@ -196,13 +223,14 @@ impl SnowflakeStandIn {
         self.shared.engine.fail_next_run(task, message);
     }
 
-    /// Loads every queued file (blocking: call from a blocking context or `spawn_blocking`).
+    /// Loads every queued file of every pipe (blocking: call from a blocking context or
+    /// `spawn_blocking`).
     pub fn load_pending(&self, now: DateTime<Utc>) -> Vec<LoadRecord> {
-        self.shared
-            .pipe
-            .lock()
-            .expect("not poisoned")
-            .load_queued(&self.shared.engine, now)
+        let mut pipes = self.shared.pipes.lock().expect("not poisoned");
+        pipes
+            .values_mut()
+            .flat_map(|pipe| pipe.load_queued(&self.shared.engine, now))
+            .collect()
     }
 
     /// One scheduled run of the task graph (blocking).
@@ -211,22 +239,28 @@ impl SnowflakeStandIn {
     }
 
     pub fn pending_files(&self) -> usize {
-        self.shared.pipe.lock().expect("not poisoned").pending()
+        self.shared
+            .pipes
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(Pipe::pending)
+            .sum()
     }
 
     /// Whether any stream has changes not yet consumed (blocking).
     pub fn streams_have_data(&self) -> Result<bool, SqlError> {
-        for stream in self.shared.engine.streams() {
-            if self.shared.engine.stream_has_data(&stream.name)? {
+        for (name, _) in self.shared.engine.streams() {
+            if self.shared.engine.stream_has_data(&name)? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// A statement as the SQL API would run it (blocking), for local summaries.
+    /// The local inspector (blocking): DuckDB SQL over the warehouse as no Snowflake user,
+    /// without access control, for `pipectl dev`'s report and dumps. Never served over HTTP.
     pub fn query(&self, sql: &str) -> Result<ResultTable, SqlError> {
-        self.shared.refresh_catalog()?;
         statements::execute(&self.shared.engine, sql, &serde_json::Value::Null)
     }
 
@@ -252,4 +286,25 @@ impl Drop for SnowflakeStandIn {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// The setup scripts: `0*.sql` in name order.
+fn setup_scripts(sql_dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(sql_dir)
+        .map_err(|e| format!("cannot read {}: {e}", sql_dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with('0') && name.ends_with(".sql")
+        })
+        .collect();
+    scripts.sort();
+    if scripts.is_empty() {
+        return Err(format!(
+            "no setup scripts (0*.sql) in {}",
+            sql_dir.display()
+        ));
+    }
+    Ok(scripts)
 }

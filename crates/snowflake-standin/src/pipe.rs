@@ -1,18 +1,18 @@
-//! The pipe: files queued by insertFiles are loaded from the stage folder into the raw table
-//! with the shipped COPY's semantics (reference §2): the header skipped, `$1…$10` converted to
-//! the table's types, METADATA$FILENAME and METADATA$FILE_ROW_NUMBER captured, ON_ERROR =
-//! SKIP_FILE (one bad row loads nothing and the file is LOAD_FAILED with its first error), and a
-//! 14-day load history per path so a path already loaded is skipped.
+//! A pipe's runtime: files queued by insertFiles are loaded from the stage folder into the
+//! target table by the pipe's own COPY statement and file format ([`crate::copy`]), ON_ERROR
+//! decides what a bad row does (SKIP_FILE: the file loads nothing and is LOAD_FAILED with its
+//! first error), and a 14-day load history per path makes a path already loaded skipped.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use pipeline::contract::COLUMNS;
 use serde::Serialize;
 
+use crate::catalog::{Catalog, Detail, Kind, PipeSpec};
+use crate::copy::{self, CsvFormat, RecordContext};
 use crate::engine::Engine;
+use crate::translate::Column;
 
 /// What the load history remembers of one file (insertReport's `files[]` entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,10 +45,14 @@ struct Queued {
 
 /// One pipe over one stage folder.
 pub struct Pipe {
-    /// DATABASE.SCHEMA.PIPE, upper case.
+    /// DATABASE.SCHEMA.PIPE, as stored.
     pub name: String,
-    pub table: String,
-    /// The folder the stage URL points at (the S3 stand-in's bucket folder and prefix).
+    pub spec: PipeSpec,
+    format: CsvFormat,
+    /// The target columns the COPY lists, with their declared types, and what fills each.
+    columns: Vec<Column>,
+    expressions: Vec<copy::Expression>,
+    /// The folder the stage URL points at.
     pub stage_dir: PathBuf,
     queue: VecDeque<Queued>,
     /// When each path last loaded: the 14-day load history that makes insertFiles skip it.
@@ -56,22 +60,68 @@ pub struct Pipe {
     loaded: BTreeMap<String, DateTime<Utc>>,
     /// Load events in order, for insertReport.
     events: Vec<LoadRecord>,
-    pub paused: bool,
 }
 
 const HISTORY_DAYS: i64 = 14;
 
 impl Pipe {
-    pub fn new(name: &str, table: &str, stage_dir: PathBuf) -> Pipe {
-        Pipe {
-            name: name.to_ascii_uppercase(),
-            table: table.to_ascii_uppercase(),
-            stage_dir,
+    /// The runtime of the catalog's pipe `name`; an `s3://bucket/prefix/` stage reads
+    /// `s3_root/bucket/prefix/`.
+    pub fn from_catalog(catalog: &Catalog, name: &str, s3_root: &Path) -> Result<Pipe, String> {
+        let Some(Detail::Pipe(spec)) = catalog.get(Kind::Pipe, name).map(|p| &p.detail) else {
+            return Err(format!("no pipe {name}"));
+        };
+        let Some(Detail::Stage { url, .. }) =
+            catalog.get(Kind::Stage, &spec.stage).map(|s| &s.detail)
+        else {
+            return Err(format!("the pipe's stage {} is gone", spec.stage));
+        };
+        let Some(Detail::FileFormat { options }) = catalog
+            .get(Kind::FileFormat, &spec.file_format)
+            .map(|f| &f.detail)
+        else {
+            return Err(format!(
+                "the pipe's file format {} is gone",
+                spec.file_format
+            ));
+        };
+        let Some(Detail::Table {
+            columns: declared, ..
+        }) = catalog.get(Kind::Table, &spec.table).map(|t| &t.detail)
+        else {
+            return Err(format!("the pipe's table {} is gone", spec.table));
+        };
+        let path = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("the stage URL {url} is not s3://"))?;
+        let columns = spec
+            .columns
+            .iter()
+            .map(|c| {
+                declared
+                    .iter()
+                    .find(|d| d.name.eq_ignore_ascii_case(c))
+                    .cloned()
+                    .ok_or_else(|| format!("{} has no column {c}", spec.table))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let expressions = spec
+            .expressions
+            .iter()
+            .map(|e| copy::Expression::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.message)?;
+        Ok(Pipe {
+            name: name.to_owned(),
+            expressions,
+            format: CsvFormat::from_options(options).map_err(|e| e.message)?,
+            columns,
+            stage_dir: s3_root.join(path),
+            spec: spec.clone(),
             queue: VecDeque::new(),
             loaded: BTreeMap::new(),
             events: Vec::new(),
-            paused: false,
-        }
+        })
     }
 
     /// Queues `paths`; returns the ones skipped because they were loaded within 14 days (or
@@ -95,14 +145,17 @@ impl Pipe {
         skipped
     }
 
-    /// Reads back the load history a previous run on the same warehouse file recorded.
+    /// Reads back the load history a previous run on the same warehouse file recorded for this
+    /// pipe (not for an earlier pipe of the same name: a recreated pipe starts afresh).
     pub fn restore_history(&mut self, engine: &Engine) -> duckdb::Result<()> {
         let rows = engine.with_connection(|conn| {
             let mut statement = conn.prepare(
                 "SELECT FILE_NAME, CAST(max(LAST_LOAD_TIME) AS VARCHAR) FROM __standin_copy_history \
-                 WHERE PIPE_NAME = ? AND STATUS = 'Loaded' GROUP BY FILE_NAME",
+                 WHERE PIPE_NAME = ? AND STATUS = 'Loaded' AND LAST_LOAD_TIME >= CAST(? AS TIMESTAMP) \
+                 GROUP BY FILE_NAME",
             )?;
-            let rows = statement.query_map([&self.name], |row| {
+            let created = self.spec.created.naive_utc().to_string();
+            let rows = statement.query_map([&self.name, &created], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })?;
             rows.collect::<duckdb::Result<Vec<_>>>()
@@ -146,9 +199,6 @@ impl Pipe {
 
     /// Loads every queued file, one COPY each, and records it for COPY_HISTORY.
     pub fn load_queued(&mut self, engine: &Engine, now: DateTime<Utc>) -> Vec<LoadRecord> {
-        if self.paused {
-            return Vec::new();
-        }
         let mut loaded = Vec::new();
         while let Some(queued) = self.queue.pop_front() {
             let record = self.load_one(engine, &queued, now);
@@ -166,18 +216,25 @@ impl Pipe {
         let bytes = std::fs::read(&file);
         let file_size = bytes.as_ref().map_or(0, |b| b.len() as u64);
         let outcome = match bytes {
-            Ok(bytes) => parse_file(&bytes).and_then(|rows| {
-                insert_rows(engine, &self.table, &queued.path, &rows)
-                    .map(|()| rows.len() as u64)
+            Ok(bytes) => self
+                .rows(&bytes, &queued.path, now)
+                .and_then(|(rows, parsed)| {
+                    insert_rows(
+                        engine,
+                        crate::ddl::short(&self.spec.table),
+                        &self.spec.columns,
+                        &rows,
+                    )
+                    .map(|()| (rows.len() as u64, parsed))
                     .map_err(|e| (0, e))
-            }),
+                }),
             Err(e) => Err((
                 0,
                 format!("Remote file '{}' was not found. ({e})", queued.path),
             )),
         };
         let (status, rows_inserted, rows_parsed, first_error, line) = match outcome {
-            Ok(rows) => ("LOADED", rows, rows, None, None),
+            Ok((rows, parsed)) => ("LOADED", rows, parsed, None, None),
             Err((line, error)) => (
                 "LOAD_FAILED",
                 0,
@@ -207,7 +264,7 @@ impl Pipe {
                 "INSERT INTO __standin_copy_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP), ?)",
                 duckdb::params![
                     record.path,
-                    format!("{}.{}.{}", engine.database, engine.schema, self.table),
+                    self.spec.table,
                     if record.status == "LOADED" { "Loaded" } else { "Load failed" },
                     record.rows_inserted as i64,
                     record.rows_parsed as i64,
@@ -225,164 +282,72 @@ impl Pipe {
         }
         record
     }
+
+    /// The file's rows as the COPY makes them, and how many records were parsed; under
+    /// ON_ERROR = SKIP_FILE the first bad value fails the file (with its line), under CONTINUE
+    /// a bad row is left out.
+    fn rows(
+        &self,
+        bytes: &[u8],
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Row>, u64), (u64, String)> {
+        let records = self.format.records(bytes)?;
+        let mut rows = Vec::with_capacity(records.len());
+        for (number, (line, fields)) in records.iter().enumerate() {
+            let context = RecordContext {
+                fields,
+                file_name: path,
+                row_number: number as u64 + 1,
+                scan_time: now,
+            };
+            let row: Result<Row, String> = self
+                .expressions
+                .iter()
+                .zip(&self.columns)
+                .map(|(expression, column)| {
+                    copy::convert(expression.evaluate(&context), column, &self.format)
+                })
+                .collect();
+            match row {
+                Ok(row) => rows.push(row),
+                Err(_) if self.spec.on_error == "CONTINUE" => {}
+                Err(error) => return Err((*line, error)),
+            }
+        }
+        Ok((rows, records.len() as u64))
+    }
 }
 
 fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// One data row converted to the raw table's types: id, 7 texts, timestamp, op.
-type Row = (i64, Vec<Option<String>>, NaiveDateTime, String);
+/// One row's values for the COPY's columns, as text (`None`: NULL).
+type Row = Vec<Option<String>>;
 
-/// Parses the whole file or returns the first error with its line number, as COPY reports it.
-fn parse_file(bytes: &[u8]) -> Result<Vec<Row>, (u64, String)> {
-    let mut text = Vec::new();
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut text)
-            .map_err(|e| {
-                (
-                    1,
-                    format!("Invalid data encountered during decompression for file: {e}"),
-                )
-            })?;
-        &text[..]
-    } else {
-        bytes
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut rows = Vec::new();
-    for (index, record) in reader.byte_records().enumerate() {
-        let line = index as u64 + 2;
-        let record = record.map_err(|e| (line, format!("Error parsing the file: {e}")))?;
-        if record.len() != COLUMNS.len() {
-            return Err((
-                line,
-                format!(
-                    "Number of columns in file ({}) does not match that of the corresponding table ({}), use file format option error_on_column_count_mismatch=false to ignore this error",
-                    record.len(),
-                    COLUMNS.len()
-                ),
-            ));
-        }
-        let mut fields = Vec::with_capacity(record.len());
-        for field in record.iter() {
-            let text = std::str::from_utf8(field)
-                .map_err(|_| (line, "Invalid UTF8 detected in string".to_owned()))?;
-            // EMPTY_FIELD_AS_NULL = TRUE.
-            fields.push((!text.is_empty()).then(|| text.to_owned()));
-        }
-        let not_null = |i: usize| {
-            fields[i].clone().ok_or_else(|| {
-                (
-                    line,
-                    format!(
-                        "NULL result in a non-nullable column {}",
-                        COLUMNS[i].to_ascii_uppercase()
-                    ),
-                )
-            })
-        };
-        let id_text = not_null(0)?;
-        let id: i64 = id_text
-            .parse()
-            .map_err(|_| (line, format!("Numeric value '{id_text}' is not recognized")))?;
-        let at_text = not_null(8)?;
-        let updated_at = DateTime::parse_from_rfc3339(&at_text)
-            .map(|t| t.naive_utc())
-            .or_else(|_| NaiveDateTime::parse_from_str(&at_text, "%Y-%m-%d %H:%M:%S"))
-            .map_err(|_| (line, format!("Timestamp '{at_text}' is not recognized")))?;
-        let op = not_null(9)?;
-        if op.len() > 1 {
-            return Err((
-                line,
-                format!("User character length limit (1) exceeded by string '{op}'"),
-            ));
-        }
-        rows.push((id, fields[1..8].to_vec(), updated_at, op));
-    }
-    Ok(rows)
-}
-
-/// One transaction: all rows or none.
 /// One transaction, through DuckDB's appender: row-at-a-time INSERTs managed about 1,400 rows/s
 /// and made the stand-in, not the pipeline, the bottleneck of `pipectl dev`.
-fn insert_rows(engine: &Engine, table: &str, path: &str, rows: &[Row]) -> Result<(), String> {
+fn insert_rows(
+    engine: &Engine,
+    table: &str,
+    columns: &[String],
+    rows: &[Row],
+) -> Result<(), String> {
     engine.with_connection(|conn| {
         let tx = conn.transaction().map_err(|e| e.to_string())?;
         {
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
             let mut appender = tx
-                .appender_with_columns(
-                    table,
-                    &[
-                        "CUSTOMER_ID",
-                        "FIRST_NAME",
-                        "LAST_NAME",
-                        "EMAIL",
-                        "STREET",
-                        "CITY",
-                        "STATE",
-                        "COUNTRY",
-                        "UPDATED_AT",
-                        "OP",
-                        "_FILE_NAME",
-                        "_FILE_ROW_NUMBER",
-                    ],
-                )
+                .appender_with_columns(table, &names)
                 .map_err(|e| e.to_string())?;
-            for (number, (id, texts, updated_at, op)) in rows.iter().enumerate() {
+            for row in rows {
                 appender
-                    .append_row(duckdb::params![
-                        id,
-                        texts[0],
-                        texts[1],
-                        texts[2],
-                        texts[3],
-                        texts[4],
-                        texts[5],
-                        texts[6],
-                        updated_at.to_string(),
-                        op,
-                        path,
-                        number as i64 + 1,
-                    ])
+                    .append_row(duckdb::appender_params_from_iter(row.iter()))
                     .map_err(|e| e.to_string())?;
             }
             appender.flush().map_err(|e| e.to_string())?;
         }
         tx.commit().map_err(|e| e.to_string())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_rows_after_the_header_with_nulls_for_empty_fields() {
-        let rows = parse_file(b"customer_id,first_name,last_name,email,street,city,state,country,updated_at,op\n7,Ann,,a@x.io,1 Main St,Oslo,,NO,2026-11-23T10:14:51Z,U\n").unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].0, 7);
-        assert_eq!(rows[0].1[1], None);
-        assert_eq!(rows[0].2.to_string(), "2026-11-23 10:14:51");
-    }
-
-    #[test]
-    fn the_first_bad_value_fails_the_file_with_its_line() {
-        let err = parse_file(b"h1,h2,h3,h4,h5,h6,h7,h8,h9,h10\n1,a,b,c,d,e,f,g,2026-11-23T10:14:51Z,U\nx,a,b,c,d,e,f,g,2026-11-23T10:14:51Z,U\n").unwrap_err();
-        assert_eq!(err, (3, "Numeric value 'x' is not recognized".to_owned()));
-    }
-
-    #[test]
-    fn a_short_row_is_a_column_count_mismatch() {
-        let err = parse_file(b"h\n1,a\n").unwrap_err();
-        assert!(
-            err.1.starts_with("Number of columns in file (2)"),
-            "{}",
-            err.1
-        );
-    }
 }

@@ -1,12 +1,19 @@
-//! SQL API statements: DuckDB SQL as is, plus the Snowflake system queries the monitor and
-//! `pipectl doctor` use, rewritten onto the stand-in's own history tables: TASK_HISTORY and
-//! COPY_HISTORY table functions, SYSTEM$PIPE_STATUS, SHOW TASKS and SHOW STREAMS. Anything
-//! DuckDB cannot run is an error (Snowflake's 422), never a guessed answer.
+//! SQL API statements: DDL and DCL through [`crate::ddl`], queries and DML through DuckDB
+//! after the access checks, plus the Snowflake system queries the monitor and `pipectl doctor`
+//! use, rewritten onto the stand-in's own history tables: the TASK_HISTORY and COPY_HISTORY
+//! table functions (filtered by what the role may see) and SYSTEM$PIPE_STATUS. Anything DuckDB
+//! cannot run is an error (Snowflake's 422), never a guessed answer.
 
+use duckdb::arrow::datatypes::DataType;
 use duckdb::types::{TimeUnit, Value};
 use serde_json::Value as Json;
 
-use crate::engine::{Engine, SqlError};
+use crate::access;
+use crate::catalog::{Catalog, Kind, Object, StreamSpec};
+use crate::engine::Engine;
+use crate::error::SqlError;
+use crate::parse;
+use crate::session::Session;
 
 /// A result in the SQL API's terms: Snowflake column types and cells as text.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,92 +23,224 @@ pub struct ResultTable {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
-/// Who runs a statement and in which context: the JWT's user and the request's role,
-/// warehouse, database and schema, for CURRENT_USER() and the like.
-#[derive(Debug, Clone, Default)]
-pub struct Session {
-    pub user: Option<String>,
-    pub role: Option<String>,
-    pub warehouse: Option<String>,
-    pub database: Option<String>,
-    pub schema: Option<String>,
-}
-
-impl Session {
-    /// `CURRENT_USER()` and its siblings replaced by the session's values (NULL when unset).
-    fn fill_context_functions(&self, sql: &str) -> String {
-        let mut sql = sql.to_owned();
-        for (function, value) in [
-            ("CURRENT_USER()", &self.user),
-            ("CURRENT_ROLE()", &self.role),
-            ("CURRENT_WAREHOUSE()", &self.warehouse),
-            ("CURRENT_DATABASE()", &self.database),
-            ("CURRENT_SCHEMA()", &self.schema),
-        ] {
-            // Typed: duckdb-rs cannot read a column of DuckDB's untyped NULL.
-            let literal = value
-                .as_ref()
-                .map_or("CAST(NULL AS VARCHAR)".to_owned(), |v| {
-                    format!("'{}'", v.replace('\'', "''"))
-                });
-            while let Some(at) = sql.to_ascii_uppercase().find(function) {
-                sql.replace_range(at..at + function.len(), &literal);
-            }
+impl ResultTable {
+    /// Text columns with no rows yet (SHOW results).
+    pub fn text_columns(names: &[&str]) -> ResultTable {
+        ResultTable {
+            columns: names.iter().map(|n| (n.to_string(), "text", 0)).collect(),
+            rows: Vec::new(),
         }
-        sql
+    }
+
+    /// The one-row `status` answer of a DDL statement.
+    pub fn status(message: String) -> ResultTable {
+        let mut table = ResultTable::text_columns(&["status"]);
+        table.rows.push(vec![Some(message)]);
+        table
     }
 }
 
-/// Runs one statement with the SQL API's bindings (`{"1": {"type": "TEXT", "value": "…"}}`).
-pub fn execute(engine: &Engine, statement: &str, bindings: &Json) -> Result<ResultTable, SqlError> {
-    execute_as(engine, statement, bindings, &Session::default())
+/// Runs one SQL API statement for `session`: DDL and DCL, or a query.
+pub fn run(
+    engine: &Engine,
+    session: &mut Session,
+    statement: &str,
+    bindings: &Json,
+) -> Result<ResultTable, SqlError> {
+    let statement = statement.trim().trim_end_matches(';');
+    match crate::ddl::execute(engine, session, statement)? {
+        Some(table) => Ok(table),
+        None => execute_as(engine, statement, bindings, session),
+    }
 }
 
-/// [`execute`] for a session.
+/// The local inspector (`pipectl dev`'s report and dumps): DuckDB as it is, with no user and no
+/// access control. Never reachable over HTTP.
+pub fn execute(engine: &Engine, statement: &str, bindings: &Json) -> Result<ResultTable, SqlError> {
+    let params = parameters(bindings)?;
+    engine.with_connection(|conn| query(conn, statement.trim().trim_end_matches(';'), &params))
+}
+
+/// A query or DML statement as `session`: every table, view and stream it names needs the
+/// privilege the statement uses it with, a warehouse the role may use, and the history
+/// functions answer only for what the role may see.
 pub fn execute_as(
     engine: &Engine,
     statement: &str,
     bindings: &Json,
     session: &Session,
 ) -> Result<ResultTable, SqlError> {
-    let sql = rewrite(&session.fill_context_functions(statement.trim().trim_end_matches(';')))?;
     let params = parameters(bindings)?;
-    engine.with_connection(|conn| {
-        let mut prepared = conn
-            .prepare(&sql)
-            .map_err(|e| SqlError::compilation(format!("SQL compilation error: {e}")))?;
-        let mut rows = prepared.query(duckdb::params_from_iter(params.iter()))?;
-        let mut cells: Vec<Vec<Value>> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let count = row.as_ref().column_count();
-            cells.push(
-                (0..count)
-                    .map(|i| row.get::<_, Value>(i))
-                    .collect::<Result<_, _>>()?,
-            );
-        }
-        drop(rows);
-        let names = prepared.column_names();
-        let columns = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let (kind, scale) = cells
-                    .iter()
-                    .map(|r| &r[i])
-                    .find(|v| !matches!(v, Value::Null))
-                    .map_or(("text", 0), snowflake_type);
-                (name.clone(), kind, scale)
-            })
+    let sql = session.fill_context_functions(statement.trim().trim_end_matches(';'));
+    let (sql, visible_pipes) = {
+        let catalog = engine.catalog();
+        authorize(&catalog, session, &sql, engine.data_schema())?;
+        let sql = rewrite(&sql, &params, &catalog, session)?;
+        // SYSTEM$PIPE_STATUS "returns results only for the pipe owner … or a role with the
+        // MONITOR privilege" (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status).
+        let pipes: Vec<String> = catalog
+            .of_kind(Kind::Pipe)
+            .filter(|p| access::session_has(&catalog, &session.roles(), p, "MONITOR"))
+            .map(|p| p.name.clone())
             .collect();
-        Ok(ResultTable {
-            columns,
-            rows: cells
-                .into_iter()
-                .map(|r| r.into_iter().map(cell).collect())
-                .collect(),
-        })
+        (sql, pipes)
+    };
+    engine.with_connection(|conn| {
+        conn.execute_batch("DELETE FROM __standin_visible_pipes")?;
+        for pipe in &visible_pipes {
+            conn.execute("INSERT INTO __standin_visible_pipes VALUES (?)", [pipe])?;
+        }
+        query(conn, &sql, &params)
     })
+}
+
+fn query(
+    conn: &mut duckdb::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<ResultTable, SqlError> {
+    let mut prepared = conn.prepare(sql)?;
+    let mut rows = prepared.query(duckdb::params_from_iter(params.iter()))?;
+    let mut cells: Vec<Vec<Value>> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let count = row.as_ref().column_count();
+        cells.push(
+            (0..count)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    drop(rows);
+    let names = prepared.column_names();
+    let columns = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (kind, scale) = snowflake_type(&prepared.column_type(i));
+            (name.clone(), kind, scale)
+        })
+        .collect();
+    Ok(ResultTable {
+        columns,
+        rows: cells
+            .into_iter()
+            .map(|r| r.into_iter().map(cell).collect())
+            .collect(),
+    })
+}
+
+/// The privileges a query or DML statement needs: SELECT on every table, view and stream it
+/// reads (and on a stream's table too: querying a stream needs SELECT on the stream and on its
+/// source table, https://docs.snowflake.com/en/user-guide/streams-intro), INSERT, UPDATE or
+/// DELETE on the table it writes, and USAGE on a current warehouse when it touches data.
+pub fn authorize(
+    catalog: &Catalog,
+    session: &Session,
+    sql: &str,
+    data_schema: &str,
+) -> Result<(), SqlError> {
+    let words = parse::words(sql);
+    let roles = session.roles();
+    let target = dml_target(&words);
+    let mut needs_warehouse = sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA.");
+    for word in &words {
+        let Some(object) = resolve(catalog, session, word, data_schema)? else {
+            continue;
+        };
+        needs_warehouse = true;
+        let privileges: &[&str] = match &target {
+            Some((name, privileges)) if name == word => privileges,
+            _ => &["SELECT"],
+        };
+        for privilege in privileges {
+            if !access::session_has(catalog, &roles, object, privilege) {
+                return Err(SqlError::not_authorized("Object", &object.name));
+            }
+        }
+        if let Some(stream) = object.stream() {
+            let table = catalog.get(Kind::Table, &stream.table);
+            if !table.is_some_and(|t| access::session_has(catalog, &roles, t, "SELECT")) {
+                return Err(SqlError::not_authorized("Object", &stream.table));
+            }
+        }
+    }
+    if needs_warehouse {
+        let usable = session
+            .warehouse
+            .as_deref()
+            .and_then(|w| catalog.get(Kind::Warehouse, w))
+            .is_some_and(|w| roles.iter().any(|r| access::has(catalog, r, w, "USAGE")));
+        if !usable {
+            return Err(SqlError::no_warehouse());
+        }
+    }
+    Ok(())
+}
+
+/// The table a DML statement writes, and the privileges it needs there.
+fn dml_target(words: &[String]) -> Option<(String, &'static [&'static str])> {
+    let after = |keyword: &str| {
+        words
+            .iter()
+            .position(|w| w == keyword)
+            .and_then(|at| words.get(at + 1))
+            .cloned()
+    };
+    match words.first()?.as_str() {
+        "INSERT" => after("INTO").map(|t| (t, &["INSERT"][..])),
+        "UPDATE" => words.get(1).cloned().map(|t| (t, &["UPDATE"][..])),
+        "DELETE" => after("FROM").map(|t| (t, &["DELETE"][..])),
+        "TRUNCATE" => after("TABLE").map(|t| (t, &["TRUNCATE"][..])),
+        "MERGE" => after("INTO").map(|t| (t, &["INSERT", "UPDATE", "DELETE"][..])),
+        _ => None,
+    }
+}
+
+/// The table, view or stream a word names, if any: qualified names as written, others in the
+/// session's schema (a task's own schema for task bodies).
+fn resolve<'c>(
+    catalog: &'c Catalog,
+    session: &Session,
+    word: &str,
+    data_schema: &str,
+) -> Result<Option<&'c Object>, SqlError> {
+    let dots = word.matches('.').count();
+    if dots == 2 {
+        return Ok(catalog.relation(word));
+    }
+    let in_data_schema = catalog.relation(&format!(
+        "{data_schema}.{}",
+        word.rsplit('.').next().unwrap_or(word)
+    ));
+    if dots == 0 && in_data_schema.is_none() {
+        return Ok(None);
+    }
+    match session.qualify(word) {
+        Ok(full) => Ok(catalog.relation(&full)),
+        // A relation named without a current schema: Snowflake cannot resolve it.
+        Err(err) if dots == 0 => Err(err),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The streams a task body reads, directly or through a view: a committed run consumes them.
+pub fn streams_read(catalog: &Catalog, sql: &str, data_schema: &str) -> Vec<(String, StreamSpec)> {
+    let mentions = |text: &str, name: &str| {
+        let short = crate::ddl::short(name);
+        parse::words(text).iter().any(|w| w == name || w == short)
+    };
+    catalog
+        .of_kind(Kind::Stream)
+        .filter(|s| s.name.starts_with(data_schema))
+        .filter(|s| {
+            mentions(sql, &s.name)
+                || catalog.of_kind(Kind::View).any(|v| {
+                    mentions(sql, &v.name)
+                        && matches!(&v.detail, crate::catalog::Detail::View { sql: view } if mentions(view, &s.name))
+                })
+        })
+        .filter_map(|s| s.stream().map(|spec| (s.name.clone(), spec.clone())))
+        .collect()
 }
 
 fn parameters(bindings: &Json) -> Result<Vec<Value>, SqlError> {
@@ -136,22 +275,25 @@ fn parameters(bindings: &Json) -> Result<Vec<Value>, SqlError> {
         .collect()
 }
 
-fn snowflake_type(value: &Value) -> (&'static str, i64) {
-    match value {
-        Value::Boolean(_) => ("boolean", 0),
-        Value::TinyInt(_)
-        | Value::SmallInt(_)
-        | Value::Int(_)
-        | Value::BigInt(_)
-        | Value::HugeInt(_)
-        | Value::UTinyInt(_)
-        | Value::USmallInt(_)
-        | Value::UInt(_)
-        | Value::UBigInt(_) => ("fixed", 0),
-        Value::Decimal(d) => ("fixed", i64::from(d.scale())),
-        Value::Float(_) | Value::Double(_) => ("real", 0),
-        Value::Timestamp(..) => ("timestamp_ntz", 9),
-        Value::Date32(_) => ("date", 0),
+/// The SQL API's rowType for a DuckDB column type (https://docs.snowflake.com/en/developer-guide/sql-api/handling-responses).
+fn snowflake_type(data_type: &DataType) -> (&'static str, i64) {
+    match data_type {
+        DataType::Boolean => ("boolean", 0),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => ("fixed", 0),
+        DataType::Decimal128(_, scale) | DataType::Decimal256(_, scale) => {
+            ("fixed", i64::from(*scale))
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => ("real", 0),
+        DataType::Timestamp(_, None) => ("timestamp_ntz", 9),
+        DataType::Timestamp(_, Some(_)) => ("timestamp_ltz", 9),
+        DataType::Date32 | DataType::Date64 => ("date", 0),
         _ => ("text", 0),
     }
 }
@@ -208,28 +350,42 @@ fn cell(value: Value) -> Option<String> {
 }
 
 /// Rewrites the Snowflake-only forms onto the stand-in's tables; DuckDB SQL passes unchanged.
-pub fn rewrite(sql: &str) -> Result<String, SqlError> {
-    let upper = sql.to_ascii_uppercase();
-    if let Some(rest) = upper.strip_prefix("SHOW ") {
-        let object = rest.split_whitespace().next().unwrap_or_default();
-        return match object {
-            "TASKS" => Ok("SELECT * FROM __standin_show_tasks ORDER BY name".into()),
-            "STREAMS" => Ok("SELECT * FROM __standin_show_streams ORDER BY name".into()),
-            other => Err(SqlError::compilation(format!(
-                "SHOW {other} is outside the stand-in's scope (SHOW TASKS and SHOW STREAMS are in it)"
-            ))),
-        };
-    }
+pub fn rewrite(
+    sql: &str,
+    params: &[Value],
+    catalog: &Catalog,
+    session: &Session,
+) -> Result<String, SqlError> {
     let mut sql = sql.to_owned();
     for function in ["TASK_HISTORY", "COPY_HISTORY"] {
-        sql = rewrite_table_function(&sql, function)?;
+        sql = rewrite_table_function(&sql, function, params, catalog, session)?;
     }
-    Ok(sql.replace("SYSTEM$PIPE_STATUS(", "__standin_pipe_status("))
+    Ok(replace_ignoring_case(
+        &sql,
+        "SYSTEM$PIPE_STATUS(",
+        "__standin_pipe_status(",
+    ))
+}
+
+fn replace_ignoring_case(sql: &str, from: &str, to: &str) -> String {
+    let mut out = sql.to_owned();
+    while let Some(at) = out.to_ascii_uppercase().find(from) {
+        out.replace_range(at..at + from.len(), to);
+    }
+    out
 }
 
 /// `TABLE([db.]INFORMATION_SCHEMA.<function>(NAME => expr, …))` → a filtered subquery of the
 /// stand-in's history table; arguments keep their order, so `?` bindings still line up.
-fn rewrite_table_function(sql: &str, function: &str) -> Result<String, SqlError> {
+/// TASK_HISTORY shows only the tasks the role may monitor; COPY_HISTORY of a table the role
+/// holds no privilege on is refused ([`access::reads_copy_history`]).
+fn rewrite_table_function(
+    sql: &str,
+    function: &str,
+    params: &[Value],
+    catalog: &Catalog,
+    session: &Session,
+) -> Result<String, SqlError> {
     let marker = format!("INFORMATION_SCHEMA.{function}(");
     let Some(at) = sql.to_ascii_uppercase().find(&marker) else {
         return Ok(sql.to_owned());
@@ -242,11 +398,14 @@ fn rewrite_table_function(sql: &str, function: &str) -> Result<String, SqlError>
         })?;
     let args_start = at + marker.len();
     let args_end = matching_paren(sql, args_start - 1)
-        .ok_or_else(|| SqlError::compilation("unbalanced parentheses"))?;
+        .ok_or_else(|| SqlError::syntax("unbalanced parentheses"))?;
     let table_end = matching_paren(sql, table_start + "TABLE".len())
-        .ok_or_else(|| SqlError::compilation("unbalanced parentheses"))?;
+        .ok_or_else(|| SqlError::syntax("unbalanced parentheses"))?;
     let mut predicates = Vec::new();
+    let mut offset = args_start;
     for argument in split_top_level(&sql[args_start..args_end]) {
+        let position = offset;
+        offset += argument.len() + 1;
         let Some((name, value)) = argument.split_once("=>") else {
             continue;
         };
@@ -259,33 +418,89 @@ fn rewrite_table_function(sql: &str, function: &str) -> Result<String, SqlError>
                 "(NOT {value} OR STATE IN ('FAILED', 'FAILED_AND_AUTO_SUSPENDED', 'CANCELLED'))"
             ),
             ("TASK_HISTORY", "RESULT_LIMIT") => format!("{value} > 0"),
-            ("COPY_HISTORY", "TABLE_NAME") => format!("TABLE_NAME = upper({value})"),
+            ("COPY_HISTORY", "TABLE_NAME") => {
+                let named = argument_text(sql, position, value, params)?;
+                let table = session.qualify(&named.to_ascii_uppercase())?;
+                let found = catalog.get(Kind::Table, &table);
+                let readable = |t: &Object| {
+                    session
+                        .roles()
+                        .iter()
+                        .any(|r| access::reads_copy_history(catalog, r, t))
+                };
+                if !found.is_some_and(readable) {
+                    return Err(SqlError::not_authorized("Table", &table));
+                }
+                format!("TABLE_NAME = upper({value})")
+            }
             ("COPY_HISTORY", "START_TIME") => format!("LAST_LOAD_TIME >= {value}"),
             ("COPY_HISTORY", "END_TIME") => format!("LAST_LOAD_TIME < {value}"),
             _ => {
-                return Err(SqlError::compilation(format!(
-                    "argument {name} of {function} is outside the stand-in's scope"
+                return Err(SqlError::not_modelled(format!(
+                    "argument {name} of {function}"
                 )));
             }
         };
         predicates.push(predicate);
     }
     let table = if function == "TASK_HISTORY" {
+        let visible: Vec<String> = catalog
+            .of_kind(Kind::Task)
+            .filter(|t| {
+                session
+                    .roles()
+                    .iter()
+                    .any(|r| access::monitors_task(catalog, r, t))
+            })
+            .map(|t| format!("'{}'", t.short_name()))
+            .collect();
+        predicates.push(if visible.is_empty() {
+            "FALSE".to_owned()
+        } else {
+            format!("NAME IN ({})", visible.join(", "))
+        });
         "__standin_task_history"
     } else {
         "__standin_copy_history"
     };
-    let filter = if predicates.is_empty() {
-        "TRUE".to_owned()
-    } else {
-        predicates.join(" AND ")
-    };
     let replaced = format!(
-        "{}(SELECT * FROM {table} WHERE {filter}){}",
+        "{}(SELECT * FROM {table} WHERE {}){}",
         &sql[..table_start],
+        predicates.join(" AND "),
         &sql[table_end + 1..]
     );
     Ok(replaced)
+}
+
+/// A table function argument's text: a string literal, or the `?` binding it stands for (the
+/// how-many-th `?` of the statement).
+fn argument_text(
+    sql: &str,
+    position: usize,
+    value: &str,
+    params: &[Value],
+) -> Result<String, SqlError> {
+    if let Some(literal) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        return Ok(literal.replace("''", "'"));
+    }
+    if value == "?" {
+        let mut quoted = false;
+        let mut index = 0;
+        for c in sql[..position].chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                '?' if !quoted => index += 1,
+                _ => {}
+            }
+        }
+        return match params.get(index) {
+            Some(Value::Text(text)) => Ok(text.clone()),
+            _ => Err(SqlError::compilation("the table name binding is not text")),
+        };
+    }
+    Err(SqlError::not_modelled(format!(
+        "the table name expression {value}"
+    )))
 }
 
 /// The index of the `)` closing the `(` at `open`.
@@ -330,43 +545,42 @@ fn split_top_level(args: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
 
-    #[test]
-    fn session_functions_answer_with_the_requests_user_role_and_warehouse() {
+    fn admin() -> (Catalog, Session) {
+        let catalog = Catalog::new_account("ADMIN", "key");
         let session = Session {
-            user: Some("PIPELINE".into()),
-            warehouse: Some("WH".into()),
+            user: "ADMIN".into(),
+            role: "ACCOUNTADMIN".into(),
             ..Session::default()
         };
-        assert_eq!(
-            session.fill_context_functions(
-                "SELECT current_user() AS U, CURRENT_ROLE() AS R, CURRENT_WAREHOUSE() AS W"
-            ),
-            "SELECT 'PIPELINE' AS U, CAST(NULL AS VARCHAR) AS R, 'WH' AS W"
-        );
+        (catalog, session)
     }
 
     #[test]
     fn rewrites_the_monitors_task_history_call_keeping_binding_order() {
+        let (catalog, session) = admin();
         let sql = "SELECT NAME FROM TABLE(CUSTOMERS.INFORMATION_SCHEMA.TASK_HISTORY(SCHEDULED_TIME_RANGE_START => TO_TIMESTAMP_LTZ(?), RESULT_LIMIT => 10000, ERROR_ONLY => TRUE)) WHERE SCHEMA_NAME = ?";
         assert_eq!(
-            rewrite(sql).unwrap(),
-            "SELECT NAME FROM (SELECT * FROM __standin_task_history WHERE SCHEDULED_TIME >= TO_TIMESTAMP_LTZ(?) AND 10000 > 0 AND (NOT TRUE OR STATE IN ('FAILED', 'FAILED_AND_AUTO_SUSPENDED', 'CANCELLED'))) WHERE SCHEMA_NAME = ?"
+            rewrite(sql, &[], &catalog, &session).unwrap(),
+            "SELECT NAME FROM (SELECT * FROM __standin_task_history WHERE SCHEDULED_TIME >= TO_TIMESTAMP_LTZ(?) AND 10000 > 0 AND (NOT TRUE OR STATE IN ('FAILED', 'FAILED_AND_AUTO_SUSPENDED', 'CANCELLED')) AND FALSE) WHERE SCHEMA_NAME = ?"
         );
     }
 
     #[test]
     fn an_unknown_argument_is_refused_not_ignored() {
-        let err = rewrite("SELECT * FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME => 'T', PIPE_NAME => 'P'))").unwrap_err();
+        let (catalog, session) = admin();
+        let err = rewrite("SELECT * FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(START_TIME => ?, PIPE_NAME => 'P'))", &[], &catalog, &session).unwrap_err();
         assert!(err.message.contains("PIPE_NAME"), "{}", err.message);
     }
 
     #[test]
-    fn show_outside_the_scope_is_refused() {
-        assert!(rewrite("SHOW WAREHOUSES").is_err());
-        assert_eq!(
-            rewrite("show tasks in schema A.B").unwrap(),
-            "SELECT * FROM __standin_show_tasks ORDER BY name"
-        );
+    fn copy_history_of_a_table_the_role_cannot_see_is_refused() {
+        let (catalog, session) = admin();
+        let sql = "SELECT * FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME => ?, START_TIME => ?))";
+        let params = [Value::Text("DB.S.T".into()), Value::Text("x".into())];
+        let err = rewrite(sql, &params, &catalog, &session).unwrap_err();
+        assert_eq!(err.code, "002003", "{}", err.message);
+        assert!(err.message.contains("DB.S.T"), "{}", err.message);
     }
 }

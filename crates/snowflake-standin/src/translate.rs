@@ -4,8 +4,11 @@
 //! [`PRELUDE`], not rewrites. Anything else must already be portable SQL.
 
 /// What Snowflake has and DuckDB does not, as macros; `IF NOT EXISTS` because table defaults
-/// depend on them when a state folder is reopened.
+/// depend on them when a state folder is reopened. Extension autoloading is off: DuckDB would
+/// otherwise download extensions (ICU, for time zone functions) from the internet.
 pub const PRELUDE: &str = "
+SET autoinstall_known_extensions = false;
+SET autoload_known_extensions = false;
 CREATE MACRO IF NOT EXISTS sysdate() AS CAST(now() AS TIMESTAMP);
 CREATE MACRO IF NOT EXISTS to_timestamp_ltz(s) AS CAST(s AS TIMESTAMP);
 CREATE MACRO IF NOT EXISTS to_varchar(t, f) AS strftime(t, '%Y-%m-%dT%H:%M:%S.%g+00:00');
@@ -15,6 +18,8 @@ CREATE MACRO IF NOT EXISTS to_varchar(t, f) AS strftime(t, '%Y-%m-%dT%H:%M:%S.%g
 const TYPES: &[(&str, &str)] = &[
     ("TIMESTAMP_NTZ(9)", "TIMESTAMP"),
     ("TIMESTAMP_NTZ", "TIMESTAMP"),
+    ("TIMESTAMP_LTZ(9)", "TIMESTAMPTZ"),
+    ("TIMESTAMP_LTZ", "TIMESTAMPTZ"),
     ("NUMBER(38, 0)", "DECIMAL(38, 0)"),
     ("NUMBER", "DECIMAL(38, 0)"),
 ];
@@ -75,6 +80,52 @@ pub fn split_statements(script: &str) -> Vec<String> {
         statements.push(statement.to_owned());
     }
     statements
+}
+
+/// A column as CREATE TABLE declares it, in Snowflake's terms.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// The declared type, e.g. `NUMBER(38, 0)`, `VARCHAR(256)`, `TIMESTAMP_NTZ(9)`.
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// The columns of `CREATE TABLE … ( … )`, one per line as `sql/` writes them; constraints are
+/// left out.
+pub fn column_definitions(statement: &str) -> Vec<Column> {
+    let Some(open) = statement.find('(') else {
+        return Vec::new();
+    };
+    let Some(close) = statement.rfind(')') else {
+        return Vec::new();
+    };
+    statement[open + 1..close]
+        .lines()
+        .map(|line| {
+            line.split("--")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches(',')
+        })
+        .filter(|line| !line.is_empty())
+        .filter(|line| !line.starts_with("PRIMARY KEY") && !line.starts_with("CONSTRAINT"))
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(char::is_whitespace)?;
+            let rest = rest.trim();
+            let end = rest
+                .find(" NOT NULL")
+                .or_else(|| rest.find(" DEFAULT"))
+                .or_else(|| rest.find(" PRIMARY KEY"))
+                .unwrap_or(rest.len());
+            Some(Column {
+                name: name.to_ascii_uppercase(),
+                data_type: rest[..end].trim().to_ascii_uppercase(),
+                nullable: !rest.contains("NOT NULL") && !rest.contains("PRIMARY KEY"),
+            })
+        })
+        .collect()
 }
 
 /// A table definition translated for DuckDB, with the primary key it declared.
@@ -241,6 +292,17 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS C (\n    ID DECIMAL(38, 0) NOT NULL,\n    AT TIMESTAMP NOT NULL DEFAULT SYSDATE()\n)"
         );
         assert_eq!(t.primary_key, ["ID"]);
+    }
+
+    #[test]
+    fn reads_column_types_and_nullability() {
+        let ddl = "CREATE TABLE T (\n    ID NUMBER(38, 0) NOT NULL PRIMARY KEY,\n    NAME VARCHAR(256),\n    AT TIMESTAMP_NTZ(9) NOT NULL\n)";
+        let columns = column_definitions(ddl);
+        assert_eq!(columns.len(), 3);
+        assert_eq!(columns[0].data_type, "NUMBER(38, 0)");
+        assert!(!columns[0].nullable);
+        assert_eq!(columns[1].data_type, "VARCHAR(256)");
+        assert!(columns[1].nullable);
     }
 
     #[test]

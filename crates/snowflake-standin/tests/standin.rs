@@ -1,111 +1,15 @@
 //! The stand-in through the real Snowflake client: JWTs checked, files loaded with COPY's
 //! semantics, the shipped task bodies run over emulated streams, history answered.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use snowflake::{
-    Connection, KeyPair, RetryPolicy, SnowflakeClient, Snowpipe, SqlApi, StagedFile,
-    StatementContext,
-};
-use snowflake_standin::{Options, SnowflakeStandIn};
-use tokio::time::Instant;
-
-const KEY: &str = include_str!("../../snowflake/tests/data/test-only-rsa.p8");
-const HEADER: &str =
-    "customer_id,first_name,last_name,email,street,city,state,country,updated_at,op\n";
-
-struct Fixture {
-    _dir: Option<tempfile::TempDir>,
-    stage_dir: std::path::PathBuf,
-    standin: SnowflakeStandIn,
-    client: Arc<SnowflakeClient>,
-}
-
-/// A stand-in with an in-memory warehouse over a temporary stage folder.
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut f = fixture_in(dir.path(), None).await;
-    f._dir = Some(dir);
-    f
-}
-
-/// A stand-in over `dir/stage`, keeping its warehouse in `database_file` if given.
-async fn fixture_in(dir: &std::path::Path, database_file: Option<std::path::PathBuf>) -> Fixture {
-    let stage_dir = dir.join("stage");
-    std::fs::create_dir_all(&stage_dir).unwrap();
-    let options = Options {
-        database_file,
-        sql_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql").into(),
-        database: "CUSTOMERS".into(),
-        schema: "RAW".into(),
-        pipe: "CUSTOMER_PIPE".into(),
-        table: "CUSTOMER_RAW".into(),
-        stage_dir: stage_dir.clone(),
-        port: 0,
-    };
-    let standin = SnowflakeStandIn::start(options).await.unwrap();
-    let key = KeyPair::from_pem(KEY, None).unwrap();
-    standin
-        .register_user("standin", "pipeline", key.public_key_base64())
-        .unwrap();
-    let connection = Connection {
-        account: "standin".into(),
-        user: "pipeline".into(),
-        jwt_account: None,
-        base_url: Some(standin.base_url().to_owned()),
-    };
-    let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
-    Fixture {
-        stage_dir,
-        _dir: None,
-        standin,
-        client: Arc::new(client),
-    }
-}
-
-impl Fixture {
-    fn stage(&self, name: &str, rows: &str) {
-        std::fs::write(self.stage_dir.join(name), format!("{HEADER}{rows}")).unwrap();
-    }
-
-    /// Submits `names` with insertFiles; returns the paths the pipe skipped as already seen.
-    async fn submit(&self, names: &[&str]) -> Vec<String> {
-        let files: Vec<StagedFile> = names
-            .iter()
-            .map(|n| StagedFile {
-                path: (*n).into(),
-                size: None,
-            })
-            .collect();
-        let answers = Snowpipe::new(self.client.clone(), "CUSTOMERS.RAW.CUSTOMER_PIPE")
-            .insert_files(&files, soon())
-            .await
-            .unwrap();
-        answers
-            .iter()
-            .flat_map(|a| a.skipped_files.iter().map(|s| s.path().to_owned()))
-            .collect()
-    }
-
-    async fn sql(&self, statement: &str) -> Vec<Vec<String>> {
-        let api = SqlApi::new(self.client.clone(), StatementContext::default());
-        let result = api
-            .query(statement, &[], Duration::from_secs(10), soon())
-            .await
-            .unwrap();
-        result
-            .rows
-            .iter()
-            .map(|r| r.iter().map(ToString::to_string).collect())
-            .collect()
-    }
-}
-
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(10)
-}
+use common::{fixture, soon};
+use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, SqlApi, StatementContext};
+use snowflake_standin::RunState;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
@@ -122,8 +26,8 @@ async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
     assert_eq!(
         states,
         [
-            ("TSK_SCD_RAW", "SUCCEEDED", None),
-            ("TSK_SCD_HIST", "SUCCEEDED", None)
+            ("TSK_SCD_RAW", RunState::Succeeded, None),
+            ("TSK_SCD_HIST", RunState::Succeeded, None)
         ]
     );
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER").await, [["2"]]);
@@ -133,31 +37,48 @@ async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
         [["2"]]
     );
     let again = f.standin.run_tasks(Utc::now());
-    assert!(again.iter().all(|r| r.state == "SKIPPED"), "{again:?}");
+    assert!(
+        again.iter().all(|r| r.state == RunState::Skipped),
+        "{again:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_token_signed_by_an_unregistered_key_is_refused_with_390144() {
+async fn a_token_signed_by_another_users_key_is_refused_with_390144() {
     let f = fixture().await;
-    let other = KeyPair::from_pem(
-        include_str!("../../snowflake/tests/data/test-only-rsa-encrypted.p8"),
-        Some("test-passphrase"),
-    );
-    // The encrypted test key is the same key; sign as a user nobody registered instead.
+    // The ingest user's key, presented as the monitor user.
     let connection = Connection {
         account: "standin".into(),
-        user: "intruder".into(),
+        user: common::MONITOR_USER.into(),
         jwt_account: None,
         base_url: Some(f.standin.base_url().to_owned()),
     };
-    let client =
-        SnowflakeClient::connect(&connection, other.unwrap(), RetryPolicy::default()).unwrap();
+    let key = KeyPair::from_pem(common::INGEST_KEY, None).unwrap();
+    let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
     let err = SqlApi::new(Arc::new(client), StatementContext::default())
         .query("SELECT 1", &[], Duration::from_secs(5), soon())
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
     assert!(err.to_string().contains("390144"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_nobody_created_is_refused_with_390144() {
+    let f = fixture().await;
+    let connection = Connection {
+        account: "standin".into(),
+        user: "intruder".into(),
+        jwt_account: None,
+        base_url: Some(f.standin.base_url().to_owned()),
+    };
+    let key = KeyPair::from_pem(common::ADMIN_KEY, None).unwrap();
+    let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
+    let err = SqlApi::new(Arc::new(client), StatementContext::default())
+        .query("SELECT 1", &[], Duration::from_secs(5), soon())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -192,17 +113,23 @@ async fn a_path_loaded_before_is_skipped_and_reported() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_load_history_survives_a_restart_on_the_same_warehouse_file() {
     let dir = tempfile::tempdir().unwrap();
-    let warehouse = dir.path().join("warehouse.duckdb");
-    let first = fixture_in(dir.path(), Some(warehouse.clone())).await;
+    let path = dir.path().to_owned();
+    let first = common::start(dir, std::path::Path::new(common::SQL_DIR), true)
+        .await
+        .unwrap();
     first.stage(
         "a.csv",
         "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
     );
     first.submit(&["a.csv"]).await;
     assert_eq!(first.standin.load_pending(Utc::now()).len(), 1);
-    first.standin.shutdown().await;
+    let common::Fixture { standin, dir, .. } = first;
+    standin.shutdown().await;
 
-    let second = fixture_in(dir.path(), Some(warehouse)).await;
+    let second = common::start(dir, std::path::Path::new(common::SQL_DIR), true)
+        .await
+        .unwrap();
+    assert_eq!(second.dir.path(), path);
     assert_eq!(second.submit(&["a.csv"]).await, ["a.csv"]);
     assert!(second.standin.load_pending(Utc::now()).is_empty());
     assert_eq!(
@@ -230,8 +157,7 @@ async fn the_monitor_checks_read_failures_from_the_standins_history() {
         .fail_next_task_run("TSK_SCD_RAW", "injected failure");
     f.standin.run_tasks(Utc::now());
     let target = MonitorTarget::pipeline_objects("CUSTOMERS", "RAW");
-    let api = SqlApi::new(f.client.clone(), StatementContext::default());
-    let health = check_health(&api, &target, start, Utc::now(), soon())
+    let health = check_health(&f.monitor_api(), &target, start, Utc::now(), soon())
         .await
         .unwrap();
     let kinds: Vec<&str> = health
@@ -255,4 +181,149 @@ async fn the_monitor_checks_read_failures_from_the_standins_history() {
         ("bad.csv", Some("Numeric value 'x' is not recognized"))
     );
     assert!(health.minutes_since_last_ingest.is_some_and(|m| m < 1.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_row_loads_nulls_and_fails_only_on_a_not_null_column() {
+    // ERROR_ON_COLUMN_COUNT_MISMATCH is ignored by a COPY with a transformation: the short row
+    // reads NULL for its missing fields, and UPDATED_AT is NOT NULL.
+    let f = fixture().await;
+    f.stage("short.csv", "1,Ann,Lee\n");
+    f.submit(&["short.csv"]).await;
+    let loads = f.standin.load_pending(Utc::now());
+    assert_eq!(loads[0].status, "LOAD_FAILED");
+    assert_eq!(
+        loads[0].first_error.as_deref(),
+        Some("NULL result in a non-nullable column UPDATED_AT")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_row_loads_its_first_ten_fields() {
+    let f = fixture().await;
+    f.stage(
+        "long.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U,extra,fields\n",
+    );
+    f.submit(&["long.csv"]).await;
+    let loads = f.standin.load_pending(Utc::now());
+    assert_eq!(loads[0].status, "LOADED", "{:?}", loads[0].first_error);
+    assert_eq!(
+        f.sql("SELECT OP, _FILE_ROW_NUMBER FROM CUSTOMER_RAW").await,
+        [["U", "1"]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_declared_timestamp_format_refuses_fractional_seconds() {
+    let f = fixture().await;
+    f.stage(
+        "fraction.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00.5Z,U\n",
+    );
+    f.submit(&["fraction.csv"]).await;
+    let loads = f.standin.load_pending(Utc::now());
+    assert_eq!(
+        loads[0].first_error.as_deref(),
+        Some("Timestamp '2026-11-23T10:00:00.5Z' is not recognized")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loaded_at_is_the_scan_time_of_the_load() {
+    let f = fixture().await;
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    f.submit(&["a.csv"]).await;
+    let scanned: chrono::DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+    f.standin.load_pending(scanned);
+    let at = "TIMESTAMPTZ '2026-12-01 08:00:00+00'";
+    assert_eq!(
+        f.sql(&format!(
+            "SELECT count(*) FROM CUSTOMER_RAW WHERE _LOADED_AT = {at}"
+        ))
+        .await,
+        [["1"]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipe_names_are_case_sensitive() {
+    let f = fixture().await;
+    let lower = snowflake::Snowpipe::new(f.ingest.clone(), "customers.raw.customer_pipe");
+    let err = lower.insert_report(None, soon()).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
+    let exact = snowflake::Snowpipe::new(f.ingest.clone(), common::PIPE);
+    assert!(exact.insert_report(None, soon()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn load_history_scan_reports_the_range_of_its_entries() {
+    let f = fixture().await;
+    let start = Utc::now() - chrono::TimeDelta::minutes(1);
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    f.submit(&["a.csv"]).await;
+    f.standin.load_pending(Utc::now());
+    let pipe = snowflake::Snowpipe::new(f.ingest.clone(), common::PIPE);
+    let history = pipe.load_history_scan(start, None, soon()).await.unwrap();
+    assert_eq!(history.files.len(), 1);
+    assert!(history.range_start_time.is_some());
+    assert_eq!(history.range_start_time, history.range_end_time);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_result_still_types_its_columns() {
+    let f = fixture().await;
+    let result = SqlApi::new(
+        f.admin.clone(),
+        StatementContext {
+            database: Some("CUSTOMERS".into()),
+            schema: Some("RAW".into()),
+            warehouse: Some("PIPELINE_WH".into()),
+            role: Some("CUSTOMER_PIPELINE_ADMIN".into()),
+        },
+    )
+    .query(
+        "SELECT CUSTOMER_ID, UPDATED_AT, IS_DELETED FROM CUSTOMER WHERE FALSE",
+        &[],
+        Duration::from_secs(10),
+        soon(),
+    )
+    .await
+    .unwrap();
+    let types: Vec<&str> = result.columns.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(types, ["fixed", "timestamp_ntz", "boolean"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_statement_handle_is_a_422_with_code_000709() {
+    let f = fixture().await;
+    let token = f.admin.signer().token().unwrap();
+    let answer = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v2/statements/01234567-0000-0000-0000-000000000000",
+            f.standin.base_url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 422);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["code"], "000709");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_syntax_error_answers_with_snowflakes_code() {
+    let f = fixture().await;
+    let err = f
+        .sql_as(&f.admin, Some("CUSTOMER_PIPELINE_ADMIN"), "SELEC 1")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("001003"), "{err}");
 }

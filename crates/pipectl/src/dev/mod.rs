@@ -176,12 +176,18 @@ async fn serve(args: &DevArgs) -> Result<(), String> {
         snowflake_port: args.snowflake_port,
     })
     .await?;
-    println!("# The stand-ins are up. In another shell:");
-    for (name, value) in stack.environment() {
-        println!("export {name}='{value}'");
+    let files = stack.write_environments()?;
+    println!("# The stand-ins are up, set up by sql/ as deployed. One user each:");
+    for ((file, variables), path) in stack.environments().into_iter().zip(&files) {
+        println!("# {file} ({}):", path.display());
+        for (name, value) in variables {
+            println!("export {name}='{value}'");
+        }
     }
     println!(
-        "# then e.g. `cargo lambda watch` and `cargo lambda invoke ingest --data-file events/ingest-sqs.json`,"
+        "# In another shell, source one (ingest.env for the ingest function, monitor.env for the\n\
+         # monitor, doctor, backfill and quarantine, admin.env for anything else), then e.g.\n\
+         # `cargo lambda watch` and `cargo lambda invoke ingest --data-file events/ingest-sqs.json`,"
     );
     println!("# or `cargo run --release -- sql \"SELECT count(*) FROM CUSTOMER\"`. Ctrl-C stops.");
     let ctrl_c = tokio::signal::ctrl_c();

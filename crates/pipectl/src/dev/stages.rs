@@ -14,6 +14,7 @@ use pipeline::ingest::{
 use pipeline::monitor::{Monitor, MonitorTarget, ReconcileSettings, reconcile};
 use pipeline::ports::{ObjectStore, PutOutcome};
 use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
+use snowflake_standin::RunState;
 use tokio::time::Instant;
 
 use super::DevArgs;
@@ -189,9 +190,9 @@ pub(super) async fn run_tasks(stack: &Stack, counts: &mut Counts) {
         .unwrap_or_default();
     for run in runs {
         match run.state {
-            "SUCCEEDED" => counts.task_runs_succeeded += 1,
-            "SKIPPED" => counts.task_runs_skipped += 1,
-            _ => counts.task_runs_failed += 1,
+            RunState::Succeeded => counts.task_runs_succeeded += 1,
+            RunState::Skipped => counts.task_runs_skipped += 1,
+            RunState::Failed => counts.task_runs_failed += 1,
         }
     }
 }
@@ -248,7 +249,7 @@ pub(super) async fn reconcile_stage(
     let report = match reconcile(
         &stack.store,
         &stack.sql,
-        &stack.snowpipe,
+        &stack.monitor_snowpipe,
         target,
         settings,
         Utc::now(),

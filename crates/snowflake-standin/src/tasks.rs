@@ -1,0 +1,185 @@
+//! Scheduled runs of the task graph. "Tasks run using the task owner's privileges", and the
+//! owner needs EXECUTE TASK: "Revoking the EXECUTE TASK privilege on a role prevents all
+//! subsequent task runs from starting under that role"
+//! (https://docs.snowflake.com/en/sql-reference/sql/create-task). A root whose WHEN is false is
+//! SKIPPED, and so are its children; otherwise its body runs, then each started child after it.
+
+use chrono::{DateTime, Utc};
+
+use crate::access;
+use crate::catalog::{Kind, TaskSpec, TaskState};
+use crate::engine::Engine;
+use crate::error::SqlError;
+use crate::session::Session;
+
+/// The state of a run, as TASK_HISTORY's STATE column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Succeeded => "SUCCEEDED",
+            RunState::Failed => "FAILED",
+            RunState::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// The outcome of one task run, as TASK_HISTORY records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRun {
+    /// The unqualified name, as TASK_HISTORY's NAME holds it.
+    pub task: String,
+    pub state: RunState,
+    pub rows_affected: u64,
+    pub error: Option<(String, String)>,
+}
+
+struct Scheduled {
+    name: String,
+    owner: String,
+    spec: TaskSpec,
+}
+
+impl Engine {
+    /// Runs the graph once, as a scheduled run of each started root does.
+    pub fn run_task_graph(&self, scheduled: DateTime<Utc>) -> Vec<TaskRun> {
+        let tasks: Vec<Scheduled> = self
+            .catalog()
+            .of_kind(Kind::Task)
+            .filter_map(|o| {
+                o.task().map(|spec| Scheduled {
+                    name: o.name.clone(),
+                    owner: o.owner.clone(),
+                    spec: spec.clone(),
+                })
+            })
+            .collect();
+        let mut runs = Vec::new();
+        let mut ready: Vec<&Scheduled> = tasks
+            .iter()
+            .filter(|t| t.spec.after.is_empty() && t.spec.state == TaskState::Started)
+            .collect();
+        while let Some(task) = ready.pop() {
+            let run = self.run_task(task, scheduled);
+            let succeeded = run.state == RunState::Succeeded;
+            runs.push(run);
+            if succeeded {
+                ready.extend(tasks.iter().filter(|child| {
+                    child.spec.after.contains(&task.name) && child.spec.state == TaskState::Started
+                }));
+            }
+        }
+        runs
+    }
+
+    fn run_task(&self, task: &Scheduled, scheduled: DateTime<Utc>) -> TaskRun {
+        let short = crate::ddl::short(&task.name).to_owned();
+        let outcome = match &task.spec.when_stream {
+            Some(stream) if !self.stream_has_data(stream).unwrap_or(false) => Ok(None),
+            _ => self.execute_task_body(task).map(Some),
+        };
+        let run = match outcome {
+            Ok(None) => TaskRun {
+                task: short,
+                state: RunState::Skipped,
+                rows_affected: 0,
+                error: None,
+            },
+            Ok(Some(rows)) => TaskRun {
+                task: short,
+                state: RunState::Succeeded,
+                rows_affected: rows,
+                error: None,
+            },
+            Err(err) => TaskRun {
+                task: short,
+                state: RunState::Failed,
+                rows_affected: 0,
+                error: Some((err.code.to_owned(), err.message)),
+            },
+        };
+        self.record(task, &run, scheduled);
+        run
+    }
+
+    fn record(&self, task: &Scheduled, run: &TaskRun, scheduled: DateTime<Utc>) {
+        let (code, message) = run.error.clone().unzip();
+        let mut parts = task.name.splitn(3, '.');
+        let (database, schema) = (parts.next(), parts.next());
+        let recorded = self.with_connection(|conn| {
+            conn.execute(
+                "INSERT INTO __standin_task_history VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP), CAST(sysdate() AS TIMESTAMP), ?)",
+                duckdb::params![
+                    run.task,
+                    database,
+                    schema,
+                    run.state.as_str(),
+                    uuid::Uuid::new_v4().to_string(),
+                    code,
+                    message,
+                    scheduled.naive_utc().to_string(),
+                    run.rows_affected as i64,
+                ],
+            )
+        });
+        if let Err(err) = recorded {
+            tracing::error!(error = %err, "recording a task run failed");
+        }
+    }
+
+    /// The body, as the owner, and the offsets of the streams it reads, in one transaction:
+    /// the offsets move only if the DML commits.
+    fn execute_task_body(&self, task: &Scheduled) -> Result<u64, SqlError> {
+        let short = crate::ddl::short(&task.name).to_owned();
+        let failure = self.failures.lock().expect("not poisoned").remove(&short);
+        let consumed = {
+            let catalog = self.catalog();
+            if !access::has_account(&catalog, &task.owner, "EXECUTE TASK") {
+                return Err(SqlError::insufficient_privileges(format!(
+                    "TASK '{}': its owner {} has no EXECUTE TASK on the account",
+                    task.name, task.owner
+                )));
+            }
+            let mut parts = task.name.splitn(3, '.');
+            let session = Session {
+                user: "SYSTEM".into(),
+                role: task.owner.clone(),
+                secondary: Vec::new(),
+                warehouse: task.spec.warehouse.clone(),
+                database: parts.next().map(str::to_owned),
+                schema: parts.next().map(str::to_owned),
+            };
+            crate::statements::authorize(&catalog, &session, &task.spec.body, self.data_schema())?;
+            crate::statements::streams_read(&catalog, &task.spec.body, self.data_schema())
+        };
+        self.with_connection(|conn| {
+            let tx = conn.transaction()?;
+            if let Some(message) = failure {
+                return Err(SqlError::execution(message));
+            }
+            let rows = tx.execute(task.spec.body.trim_end_matches(';'), [])? as u64;
+            for (name, stream) in consumed {
+                let name = crate::ddl::short(&name);
+                let table = crate::ddl::short(&stream.table);
+                let sql = if stream.append_only {
+                    format!(
+                        "UPDATE __standin_stream_offsets SET row_offset = (SELECT coalesce(max(rowid) + 1, 0) FROM {table}) WHERE name = '{name}'"
+                    )
+                } else {
+                    format!(
+                        "DELETE FROM __standin_snapshot_{name}; INSERT INTO __standin_snapshot_{name} SELECT * FROM {table}"
+                    )
+                };
+                tx.execute_batch(&sql)?;
+            }
+            tx.commit()?;
+            Ok(rows)
+        })
+    }
+}

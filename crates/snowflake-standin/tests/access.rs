@@ -1,0 +1,438 @@
+//! Snowflake's access control over the shipped `sql/`: each grant is shown to be needed by
+//! removing it from a copy and watching the operation it enables fail; the service users can do
+//! what they are for and nothing else; the scripts are idempotent and teardown leaves nothing;
+//! the task graph refuses changes in the order Snowflake refuses them.
+
+mod common;
+
+use std::path::Path;
+
+use chrono::Utc;
+use common::{Fixture, fixture, soon};
+use snowflake::SnowflakeError;
+
+/// What a grant makes possible, tried as the user the grant is for.
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    IngestInsertFiles,
+    IngestInsertReport,
+    ReconcileInsertFiles,
+    MonitorSeesTask(&'static str),
+    MonitorSeesStream(&'static str),
+    MonitorPipeStatus,
+    MonitorCopyHistory,
+    MonitorReadsPipelineObjects,
+}
+
+/// Every grant line of sql/06_grants.sql (by a unique part of it), with the operation that
+/// needs it.
+const GRANTS: &[(&str, Operation)] = &[
+    (
+        "OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
+        Operation::IngestInsertFiles,
+    ),
+    (
+        "USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_INGEST",
+        Operation::IngestInsertFiles,
+    ),
+    (
+        "INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST",
+        Operation::IngestInsertFiles,
+    ),
+    (
+        "MONITOR ON TASK TSK_SCD_RAW TO",
+        Operation::MonitorSeesTask("TSK_SCD_RAW"),
+    ),
+    (
+        "MONITOR ON TASK TSK_SCD_HIST TO",
+        Operation::MonitorSeesTask("TSK_SCD_HIST"),
+    ),
+    (
+        "MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_MONITOR",
+        Operation::MonitorPipeStatus,
+    ),
+    (
+        "REFERENCES ON TABLE CUSTOMER_RAW TO",
+        Operation::MonitorCopyHistory,
+    ),
+    (
+        "SELECT ON STREAM CUSTOMER_RAW_CHANGES TO",
+        Operation::MonitorSeesStream("CUSTOMER_RAW_CHANGES"),
+    ),
+    (
+        "SELECT ON STREAM CUSTOMER_CHANGES TO",
+        Operation::MonitorSeesStream("CUSTOMER_CHANGES"),
+    ),
+    (
+        "SELECT ON VIEW PIPELINE_OBJECTS TO",
+        Operation::MonitorReadsPipelineObjects,
+    ),
+    (
+        "OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_RECONCILE",
+        Operation::ReconcileInsertFiles,
+    ),
+    (
+        "USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_RECONCILE",
+        Operation::ReconcileInsertFiles,
+    ),
+    (
+        "INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_RECONCILE",
+        Operation::ReconcileInsertFiles,
+    ),
+];
+
+/// Runs `operation`; `Err` says how it failed.
+async fn attempt(f: &Fixture, operation: Operation) -> Result<(), String> {
+    let text = |e: SnowflakeError| e.to_string();
+    match operation {
+        Operation::IngestInsertFiles => f.submit_as(&f.ingest, &["a.csv"]).await.map(drop).map_err(text),
+        Operation::ReconcileInsertFiles => f.submit_as(&f.monitor, &["a.csv"]).await.map(drop).map_err(text),
+        Operation::IngestInsertReport => snowflake::Snowpipe::new(f.ingest.clone(), common::PIPE)
+            .insert_report(None, soon())
+            .await
+            .map(drop)
+            .map_err(text),
+        Operation::MonitorSeesTask(name) | Operation::MonitorSeesStream(name) => {
+            let what = if matches!(operation, Operation::MonitorSeesTask(_)) { "TASKS" } else { "STREAMS" };
+            let rows = monitor_sql(f, &format!("SHOW {what} IN SCHEMA CUSTOMERS.RAW")).await?;
+            if rows.iter().any(|r| r[0] == name) {
+                Ok(())
+            } else {
+                Err(format!("{name} is not in SHOW {what}"))
+            }
+        }
+        Operation::MonitorPipeStatus => {
+            monitor_sql(f, &format!("SELECT SYSTEM$PIPE_STATUS('{}')", common::PIPE)).await.map(drop)
+        }
+        Operation::MonitorCopyHistory => monitor_sql(
+            f,
+            "SELECT * FROM TABLE(CUSTOMERS.INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME => 'CUSTOMERS.RAW.CUSTOMER_RAW', START_TIME => TO_TIMESTAMP_LTZ('2026-01-01')))",
+        )
+        .await
+        .map(drop),
+        Operation::MonitorReadsPipelineObjects => {
+            monitor_sql(f, "SELECT count(*) FROM PIPELINE_OBJECTS").await.map(drop)
+        }
+    }
+}
+
+async fn monitor_sql(f: &Fixture, statement: &str) -> Result<Vec<Vec<String>>, String> {
+    f.sql_as(&f.monitor, Some("CUSTOMER_PIPELINE_MONITOR"), statement)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_every_grant_every_service_operation_works() {
+    let f = fixture().await;
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    for (grant, operation) in GRANTS {
+        attempt(&f, *operation)
+            .await
+            .unwrap_or_else(|e| panic!("{operation:?} (for {grant}): {e}"));
+    }
+    attempt(&f, Operation::IngestInsertReport).await.unwrap();
+}
+
+#[test]
+fn every_grant_in_06_has_an_operation_that_needs_it() {
+    let script = std::fs::read_to_string(Path::new(common::SQL_DIR).join("06_grants.sql")).unwrap();
+    let grants: Vec<&str> = script.lines().filter(|l| l.starts_with("GRANT ")).collect();
+    for line in &grants {
+        let covered = GRANTS
+            .iter()
+            .filter(|(part, _)| line.contains(part))
+            .count();
+        assert_eq!(covered, 1, "{line} must match exactly one entry of GRANTS");
+    }
+    assert_eq!(
+        grants.len(),
+        GRANTS.len(),
+        "an entry of GRANTS matches no grant"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_any_grant_of_06_breaks_the_operation_that_needs_it() {
+    for (grant, operation) in GRANTS {
+        let dir = tempfile::tempdir().unwrap();
+        let sql = common::edited_sql(dir.path(), "06_grants.sql", |text| {
+            text.lines()
+                .filter(|l| !l.contains(grant))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        });
+        let f = common::start(dir, &sql, false).await.unwrap();
+        f.stage(
+            "a.csv",
+            "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+        );
+        let outcome = attempt(&f, *operation).await;
+        assert!(
+            outcome.is_err(),
+            "{operation:?} still works without GRANT {grant}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_monitor_role_on_the_pipe_insert_report_is_a_404_for_ingest_too() {
+    // MONITOR for insertReport comes with the ingest grant's line; remove MONITOR alone.
+    let dir = tempfile::tempdir().unwrap();
+    let sql = common::edited_sql(dir.path(), "06_grants.sql", |text| {
+        text.replace(
+            "GRANT OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
+            "GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
+        )
+    });
+    let f = common::start(dir, &sql, false).await.unwrap();
+    let err = attempt(&f, Operation::IngestInsertReport)
+        .await
+        .unwrap_err();
+    assert!(err.contains("404"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_granting_the_admin_role_to_sysadmin_teardown_cannot_drop_the_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = common::edited_sql(dir.path(), "01_account.sql", |text| {
+        text.replace("GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO ROLE SYSADMIN;", "")
+    });
+    let f = common::start(dir, &sql, false).await.unwrap();
+    let err = f.standin.run_script("99_teardown.sql").unwrap_err();
+    assert!(
+        err.contains("TSK_SCD_RAW") && err.contains("003001"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_granting_the_admin_role_to_the_installer_the_scripts_cannot_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = common::edited_sql(dir.path(), "01_account.sql", |text| {
+        text.replace(
+            "GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO USER <% admin_user %>;",
+            "",
+        )
+    });
+    let err = common::start(dir, &sql, false).await.err().unwrap();
+    assert!(
+        err.starts_with("02_tables.sql") && err.contains("not granted"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_execute_task_the_admin_role_cannot_create_its_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = common::edited_sql(dir.path(), "01_account.sql", |text| {
+        text.replace(
+            "GRANT EXECUTE TASK ON ACCOUNT TO ROLE CUSTOMER_PIPELINE_ADMIN;",
+            "",
+        )
+    });
+    let err = common::start(dir, &sql, false).await.err().unwrap();
+    assert!(
+        err.starts_with("04_scd.sql") && err.contains("EXECUTE TASK"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monitor_user_cannot_read_customer_rows() {
+    let f = fixture().await;
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    f.submit(&["a.csv"]).await;
+    f.standin.load_pending(Utc::now());
+    for table in [
+        "CUSTOMER_RAW",
+        "CUSTOMER",
+        "CUSTOMER_HISTORY",
+        "CUSTOMER_RAW_CHANGES",
+    ] {
+        let err = monitor_sql(&f, &format!("SELECT * FROM {table}"))
+            .await
+            .unwrap_err();
+        assert!(err.contains("002003"), "{table}: {err}");
+    }
+    // Its default role (reconciliation's Snowpipe role) has no warehouse: no query at all.
+    let err = f
+        .sql_as(&f.monitor, None, "SELECT * FROM CUSTOMER_RAW")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("000606"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingest_user_can_do_nothing_but_use_the_pipe() {
+    let f = fixture().await;
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    assert!(f.submit_as(&f.ingest, &["a.csv"]).await.is_ok());
+    let query = f
+        .sql_as(&f.ingest, None, "SELECT * FROM CUSTOMER_RAW")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(query.contains("000606"), "{query}");
+    let create = f
+        .sql_as(&f.ingest, None, "CREATE TABLE X (A NUMBER)")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(create.contains("003001"), "{create}");
+    let shown = f.sql_as(&f.ingest, None, "SHOW TASKS").await.unwrap();
+    assert!(shown.is_empty(), "{shown:?}");
+    let monitor_role = f
+        .sql_as(&f.ingest, Some("CUSTOMER_PIPELINE_MONITOR"), "SELECT 1")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(monitor_role.contains("not granted"), "{monitor_role}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_runs_twice_then_teardown_leaves_nothing_then_setup_runs_again() {
+    let f = fixture().await;
+    for script in [
+        "01_account.sql",
+        "02_tables.sql",
+        "03_ingest.sql",
+        "04_scd.sql",
+        "05_monitoring.sql",
+        "06_grants.sql",
+    ] {
+        f.standin.run_script(script).unwrap();
+    }
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    f.submit(&["a.csv"]).await;
+    assert_eq!(f.standin.load_pending(Utc::now()).len(), 1);
+
+    f.standin.run_script("99_teardown.sql").unwrap();
+    {
+        let catalog = f.standin.engine().catalog();
+        let left: Vec<&String> = catalog
+            .objects
+            .values()
+            .filter(|o| o.kind != snowflake_standin::catalog::Kind::Database)
+            .map(|o| &o.name)
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        assert!(
+            catalog
+                .roles
+                .keys()
+                .all(|r| !r.starts_with("CUSTOMER_PIPELINE"))
+        );
+        assert!(
+            catalog
+                .users
+                .keys()
+                .all(|u| !u.starts_with("CUSTOMER_PIPELINE"))
+        );
+    }
+    assert_eq!(f.standin.pending_files(), 0);
+
+    for script in [
+        "01_account.sql",
+        "02_tables.sql",
+        "03_ingest.sql",
+        "04_scd.sql",
+        "05_monitoring.sql",
+        "06_grants.sql",
+    ] {
+        f.standin.run_script(script).unwrap();
+    }
+    // A new pipe: a new load history, so the same path loads again into the new table.
+    f.submit(&["a.csv"]).await;
+    assert_eq!(f.standin.load_pending(Utc::now()).len(), 1);
+    assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER_RAW").await, [["1"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resuming_the_root_before_its_child_fails_on_the_child() {
+    let f = fixture().await;
+    f.sql("ALTER TASK TSK_SCD_RAW SUSPEND").await;
+    f.sql("ALTER TASK TSK_SCD_HIST SUSPEND").await;
+    f.sql("ALTER TASK TSK_SCD_RAW RESUME").await;
+    let err = f
+        .sql_as(
+            &f.admin,
+            Some("CUSTOMER_PIPELINE_ADMIN"),
+            "ALTER TASK TSK_SCD_HIST RESUME",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("091421") && err.contains("TSK_SCD_RAW"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_a_task_in_a_started_graph_fails() {
+    let f = fixture().await;
+    let err = f
+        .sql_as(
+            &f.admin,
+            Some("CUSTOMER_PIPELINE_ADMIN"),
+            "CREATE OR REPLACE TASK TSK_SCD_HIST WAREHOUSE = PIPELINE_WH AFTER TSK_SCD_RAW AS SELECT 1",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("091421"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_task_is_suspended_and_has_lost_its_grants() {
+    let f = fixture().await;
+    f.sql("ALTER TASK TSK_SCD_RAW SUSPEND").await;
+    f.sql(
+        "CREATE OR REPLACE TASK TSK_SCD_HIST WAREHOUSE = PIPELINE_WH AFTER TSK_SCD_RAW AS SELECT 1",
+    )
+    .await;
+    let shown = f.sql("SHOW TASKS IN SCHEMA CUSTOMERS.RAW").await;
+    let hist = shown.iter().find(|r| r[0] == "TSK_SCD_HIST").unwrap();
+    assert_eq!(hist[7], "suspended");
+    let monitor = monitor_sql(&f, "SHOW TASKS IN SCHEMA CUSTOMERS.RAW")
+        .await
+        .unwrap();
+    let names: Vec<&str> = monitor.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["TSK_SCD_RAW"], "MONITOR on the old task is gone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_history_shows_only_tasks_the_role_may_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = common::edited_sql(dir.path(), "06_grants.sql", |text| {
+        text.replace(
+            "GRANT MONITOR ON TASK TSK_SCD_HIST TO ROLE CUSTOMER_PIPELINE_MONITOR;",
+            "",
+        )
+    });
+    let f = common::start(dir, &sql, false).await.unwrap();
+    f.stage(
+        "a.csv",
+        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
+    );
+    f.submit(&["a.csv"]).await;
+    f.standin.load_pending(Utc::now());
+    let runs = f.standin.run_tasks(Utc::now());
+    assert_eq!(runs.len(), 2, "both tasks ran: {runs:?}");
+    let history = "SELECT NAME FROM TABLE(CUSTOMERS.INFORMATION_SCHEMA.TASK_HISTORY(SCHEDULED_TIME_RANGE_START => TO_TIMESTAMP_LTZ('2026-01-01')))";
+    assert_eq!(monitor_sql(&f, history).await.unwrap(), [["TSK_SCD_RAW"]]);
+}
