@@ -32,13 +32,11 @@ COMMENT = 'Owns and runs the customer pipeline objects.';
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_INGEST
 COMMENT = 'Snowpipe REST caller: OPERATE and MONITOR on the pipe.';
 -- Used by the monitor function (SQL API): reads task, load and pipe history, never customer rows.
+-- Its reconciliation resubmits files as the ingest user (its secret), so that the monitor user
+-- holds no role that can read CUSTOMER_RAW: secondary roles would lend one to every session
+-- ("USE SECONDARY ROLES ALL", https://docs.snowflake.com/en/sql-reference/sql/use-secondary-roles).
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR
 COMMENT = 'Reads task, copy and pipe history.';
--- The monitor user's default role, which Snowpipe authorises when reconciliation resubmits a
--- file (insertFiles). It holds what the Snowpipe REST endpoints need and no warehouse, so it can
--- run no query.
-CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_RECONCILE
-COMMENT = 'Snowpipe REST caller for reconciliation: no warehouse.';
 
 -- "By default, a newly-created role is not assigned to any user, nor granted to any other
 -- role", and "Snowflake recommends creating a hierarchy of custom roles, with the top-most
@@ -50,7 +48,6 @@ COMMENT = 'Snowpipe REST caller for reconciliation: no warehouse.';
 GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO ROLE SYSADMIN;
 GRANT ROLE CUSTOMER_PIPELINE_INGEST TO ROLE SYSADMIN;
 GRANT ROLE CUSTOMER_PIPELINE_MONITOR TO ROLE SYSADMIN;
-GRANT ROLE CUSTOMER_PIPELINE_RECONCILE TO ROLE SYSADMIN;
 -- The person who runs 02–06 with --role CUSTOMER_PIPELINE_ADMIN.
 GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO USER <% admin_user %>;
 
@@ -61,8 +58,6 @@ GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
-GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_RECONCILE;
-GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_RECONCILE;
 -- The monitor runs its SQL API queries on the warehouse and reports its state.
 GRANT USAGE, MONITOR ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
 -- Tasks run with their owner's privileges and need EXECUTE TASK on the account.
@@ -83,25 +78,22 @@ GRANT USAGE ON INTEGRATION <% integration %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 -- role", https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs), and "specifying a
 -- default role for a user does not grant the role to the user"
 -- (https://docs.snowflake.com/en/sql-reference/sql/create-user), hence the GRANTs below.
--- DEFAULT_SECONDARY_ROLES = (): no secondary roles. Unset, it means ('ALL')
--- (https://docs.snowflake.com/en/release-notes/bcr-bundles/2024_08/bcr-1692), and the monitor's
--- queries would also hold the reconcile role's SELECT on CUSTOMER_RAW.
+-- Each user holds one role, so no session can borrow another's privileges as a secondary role;
+-- DEFAULT_SECONDARY_ROLES = () says so too (unset it means ('ALL'),
+-- https://docs.snowflake.com/en/release-notes/bcr-bundles/2024_08/bcr-1692).
 CREATE USER IF NOT EXISTS CUSTOMER_PIPELINE_INGEST_USER
     TYPE = SERVICE
     DEFAULT_ROLE = CUSTOMER_PIPELINE_INGEST
     DEFAULT_SECONDARY_ROLES = ()
     COMMENT = 'The ingest Lambda function (Snowpipe REST, key-pair JWT).';
--- The monitor runs its SQL API statements with role CUSTOMER_PIPELINE_MONITOR (SNOWFLAKE_ROLE);
--- its Snowpipe calls (reconciliation) run as the default role.
 CREATE USER IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR_USER
     TYPE = SERVICE
-    DEFAULT_ROLE = CUSTOMER_PIPELINE_RECONCILE
+    DEFAULT_ROLE = CUSTOMER_PIPELINE_MONITOR
     DEFAULT_SECONDARY_ROLES = ()
     DEFAULT_WAREHOUSE = <% warehouse %>
-    COMMENT = 'The monitor Lambda function (SQL API v2 and Snowpipe REST, key-pair JWT).';
+    COMMENT = 'The monitor Lambda function (SQL API v2, key-pair JWT).';
 GRANT ROLE CUSTOMER_PIPELINE_INGEST TO USER CUSTOMER_PIPELINE_INGEST_USER;
 GRANT ROLE CUSTOMER_PIPELINE_MONITOR TO USER CUSTOMER_PIPELINE_MONITOR_USER;
-GRANT ROLE CUSTOMER_PIPELINE_RECONCILE TO USER CUSTOMER_PIPELINE_MONITOR_USER;
 
 -- Register each function's public key: the body of the PEM public key, without the BEGIN/END
 -- lines and line breaks. For a key pair made with

@@ -5,14 +5,17 @@
 
 USE SCHEMA <% database %>.<% schema %>;
 
--- Ingest (Snowpipe REST), the ingest user's default role. "Calling the Snowpipe REST endpoints
+-- Ingest (Snowpipe REST), the ingest user's default role; the monitor's reconciliation resubmits
+-- files as this user too. "Calling the Snowpipe REST endpoints
 -- requires a role with the following minimum privileges": OPERATE on the pipe (insertFiles),
 -- MONITOR (insertReport, loadHistoryScan), USAGE on the (external) stage, INSERT and SELECT on
 -- the target table (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs). A
 -- missing one answers 404. The role has no warehouse, so it can run no query.
-GRANT OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_INGEST;
-GRANT INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT INSERT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
 
 -- Monitor (SQL API), no customer rows:
 -- - TASK_HISTORY and SHOW TASKS answer for the owner or "a role with either the MONITOR or
@@ -31,12 +34,3 @@ GRANT REFERENCES ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
 --   also needs SELECT on its table, which this role does not have.
 GRANT SELECT ON STREAM CUSTOMER_RAW_CHANGES TO ROLE CUSTOMER_PIPELINE_MONITOR;
 GRANT SELECT ON STREAM CUSTOMER_CHANGES TO ROLE CUSTOMER_PIPELINE_MONITOR;
--- - The names it watches (05_monitoring.sql).
-GRANT SELECT ON VIEW PIPELINE_OBJECTS TO ROLE CUSTOMER_PIPELINE_MONITOR;
-
--- Reconciliation (RECONCILE=true, the default) resubmits stage files nothing has loaded with
--- insertFiles, as the monitor user's default role: the same Snowpipe REST minimum as ingest's,
--- less MONITOR on the pipe (it calls insertFiles only). No warehouse: it can run no query.
-GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_RECONCILE;
-GRANT USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_RECONCILE;
-GRANT INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_RECONCILE;

@@ -185,7 +185,7 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
     };
     match kind {
         UserKind::Ingest => {
-            let needed = grants::snowpipe_caller(&objects, kind);
+            let needed = grants::snowpipe_caller(&objects);
             verdicts.push(("grants", check_grants(&api, &role, &needed).await));
             verdicts.push(("pipe", check_pipe(client, &objects.pipe).await));
             verdicts.push((
@@ -196,11 +196,6 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
         UserKind::Monitor => {
             let needed = grants::monitor_queries(&objects);
             verdicts.push(("grants", check_grants(&api, &role, &needed).await));
-            // Snowpipe authorises the user's default role: a session without a role has it.
-            let mut default_context = resolved.context();
-            default_context.role = None;
-            let default_api = SqlApi::new(client.clone(), default_context);
-            verdicts.push(("snowpipe", check_default_role(&default_api, &objects).await));
             verdicts.push(("pipe", check_pipe_status(&api, &objects.pipe).await));
             verdicts.push(("tasks", check_tasks(&api, &objects).await));
         }
@@ -278,24 +273,6 @@ async fn check_grants(api: &SqlApi, role: &str, needed: &[grants::Needed]) -> Ve
                 grants::statements(&missing, role)
             ),
         )
-    }
-}
-
-/// The monitor user's default role, which Snowpipe authorises for reconciliation's insertFiles.
-async fn check_default_role(api: &SqlApi, objects: &Objects) -> Verdict {
-    let role = match query(api, "SELECT CURRENT_ROLE() AS ROLE_NAME").await {
-        Ok(result) => result
-            .get(0, "ROLE_NAME")
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "PUBLIC".into()),
-        Err(err) => return Verdict::Fail(err.to_string(), "check the user's DEFAULT_ROLE".into()),
-    };
-    let needed = grants::snowpipe_caller(objects, UserKind::Monitor);
-    match check_grants(api, &role, &needed).await {
-        Verdict::Pass(detail) => {
-            Verdict::Pass(format!("default {detail} (reconciliation's insertFiles)"))
-        }
-        other => other,
     }
 }
 

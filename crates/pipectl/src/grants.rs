@@ -9,8 +9,8 @@ use snowflake::ResultSet;
 pub enum UserKind {
     /// The ingest function: Snowpipe REST with its default role, no queries.
     Ingest,
-    /// The monitor: SQL API with its role (SNOWFLAKE_ROLE), and reconciliation's Snowpipe calls
-    /// with its default role.
+    /// The monitor: SQL API with its role (SNOWFLAKE_ROLE); its reconciliation resubmits files as
+    /// the ingest user, whose settings are checked as ingest's.
     Monitor,
 }
 
@@ -23,6 +23,15 @@ pub struct Needed {
     pub object: String,
     /// What fails without it.
     pub why: &'static str,
+}
+
+fn need(privilege: &'static str, kind: &'static str, object: String, why: &'static str) -> Needed {
+    Needed {
+        privilege,
+        kind,
+        object,
+        why,
+    }
 }
 
 /// The pipeline's object names, qualified with the pipe's database and schema.
@@ -49,46 +58,39 @@ impl Objects {
 
 /// What a Snowpipe REST caller's role needs ("Calling the Snowpipe REST endpoints requires a role
 /// with the following minimum privileges", https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs).
-/// The ingest role also calls insertReport (MONITOR); reconciliation only insertFiles.
-pub fn snowpipe_caller(objects: &Objects, kind: UserKind) -> Vec<Needed> {
-    let mut needed = vec![
-        Needed {
-            privilege: "OPERATE",
-            kind: "PIPE",
-            object: objects.full(&objects.pipe),
-            why: "insertFiles",
-        },
-        Needed {
-            privilege: "USAGE",
-            kind: "STAGE",
-            object: objects.full(&objects.stage),
-            why: "insertFiles",
-        },
-        Needed {
-            privilege: "INSERT",
-            kind: "TABLE",
-            object: objects.full(&objects.table),
-            why: "insertFiles",
-        },
-        Needed {
-            privilege: "SELECT",
-            kind: "TABLE",
-            object: objects.full(&objects.table),
-            why: "insertFiles",
-        },
-    ];
-    if kind == UserKind::Ingest {
-        needed.insert(
-            1,
-            Needed {
-                privilege: "MONITOR",
-                kind: "PIPE",
-                object: objects.full(&objects.pipe),
-                why: "insertReport and loadHistoryScan",
-            },
-        );
-    }
-    needed
+pub fn snowpipe_caller(objects: &Objects) -> Vec<Needed> {
+    vec![
+        need(
+            "OPERATE",
+            "PIPE",
+            objects.full(&objects.pipe),
+            "insertFiles",
+        ),
+        need(
+            "USAGE",
+            "STAGE",
+            objects.full(&objects.stage),
+            "insertFiles",
+        ),
+        need(
+            "INSERT",
+            "TABLE",
+            objects.full(&objects.table),
+            "insertFiles",
+        ),
+        need(
+            "SELECT",
+            "TABLE",
+            objects.full(&objects.table),
+            "insertFiles",
+        ),
+        need(
+            "MONITOR",
+            "PIPE",
+            objects.full(&objects.pipe),
+            "insertReport and loadHistoryScan",
+        ),
+    ]
 }
 
 /// What the monitor's SQL role needs for its checks.
@@ -96,44 +98,42 @@ pub fn monitor_queries(objects: &Objects) -> Vec<Needed> {
     let mut needed: Vec<Needed> = objects
         .tasks
         .iter()
-        .map(|task| Needed {
-            privilege: "MONITOR",
-            kind: "TASK",
-            object: objects.full(task),
-            why: "TASK_HISTORY and SHOW TASKS",
+        .map(|task| {
+            need(
+                "MONITOR",
+                "TASK",
+                objects.full(task),
+                "TASK_HISTORY and SHOW TASKS",
+            )
         })
         .collect();
-    needed.push(Needed {
-        privilege: "MONITOR",
-        kind: "PIPE",
-        object: objects.full(&objects.pipe),
-        why: "SYSTEM$PIPE_STATUS",
-    });
-    needed.push(Needed {
-        privilege: "REFERENCES",
-        kind: "TABLE",
-        object: objects.full(&objects.table),
-        why: "COPY_HISTORY",
-    });
-    needed.extend(objects.streams.iter().map(|stream| Needed {
-        privilege: "SELECT",
-        kind: "STREAM",
-        object: objects.full(stream),
-        why: "SHOW STREAMS (the stale-stream check)",
+    needed.push(need(
+        "MONITOR",
+        "PIPE",
+        objects.full(&objects.pipe),
+        "SYSTEM$PIPE_STATUS",
+    ));
+    needed.push(need(
+        "REFERENCES",
+        "TABLE",
+        objects.full(&objects.table),
+        "COPY_HISTORY",
+    ));
+    needed.extend(objects.streams.iter().map(|stream| {
+        need(
+            "SELECT",
+            "STREAM",
+            objects.full(stream),
+            "SHOW STREAMS (the stale-stream check)",
+        )
     }));
-    needed.push(Needed {
-        privilege: "SELECT",
-        kind: "VIEW",
-        object: objects.full("PIPELINE_OBJECTS"),
-        why: "the names the monitor watches",
-    });
     if let Some(warehouse) = &objects.warehouse {
-        needed.push(Needed {
-            privilege: "USAGE",
-            kind: "WAREHOUSE",
-            object: warehouse.clone(),
-            why: "every history query",
-        });
+        needed.push(need(
+            "USAGE",
+            "WAREHOUSE",
+            warehouse.clone(),
+            "every history query",
+        ));
     }
     needed
 }
@@ -219,11 +219,8 @@ mod tests {
             })
         };
         let mut checks = vec![];
-        for n in snowpipe_caller(&objects(), UserKind::Ingest) {
+        for n in snowpipe_caller(&objects()) {
             checks.push((n, "CUSTOMER_PIPELINE_INGEST"));
-        }
-        for n in snowpipe_caller(&objects(), UserKind::Monitor) {
-            checks.push((n, "CUSTOMER_PIPELINE_RECONCILE"));
         }
         for n in monitor_queries(&objects()) {
             checks.push((n, "CUSTOMER_PIPELINE_MONITOR"));

@@ -56,7 +56,7 @@ fn env_file(path: &std::path::Path) -> BTreeMap<String, String> {
 }
 
 /// `pipectl dev --serve` on a fresh state folder, and the monitor user's variables it wrote
-/// to `monitor.env` (the user the operator commands and `doctor` run as).
+/// to `monitor.env` (the user `doctor` checks here).
 fn serve(dir: &std::path::Path) -> (Running, BTreeMap<String, String>) {
     let mut server = Running(
         Command::new(env!("CARGO_BIN_EXE_pipectl"))
@@ -160,7 +160,6 @@ fn serve_prints_variables_that_point_doctor_at_the_live_stand_ins() {
         "auth",
         "warehouse",
         "grants",
-        "snowpipe",
         "pipe",
         "tasks",
         "bucket",
@@ -208,7 +207,9 @@ fn serve_stops_cleanly_on_ctrl_c() {
 #[test]
 fn backfill_submits_a_file_nobody_announced_and_then_reports_it_loaded() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, env) = serve(dir.path());
+    let (_server, _) = serve(dir.path());
+    // An operator runs these, with the admin's settings (the monitor user cannot load files).
+    let env = env_file(&dir.path().join("state").join("admin.env"));
     let key = "stream_data/customer_unannounced.csv";
     put(&env, key, valid_csv(12));
     let endpoint = env["AWS_ENDPOINT_URL"].clone();
@@ -240,7 +241,9 @@ fn backfill_submits_a_file_nobody_announced_and_then_reports_it_loaded() {
 #[test]
 fn quarantine_lists_a_bad_file_refuses_it_unchanged_and_replays_it_fixed() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, env) = serve(dir.path());
+    let (_server, _) = serve(dir.path());
+    // An operator runs these, with the admin's settings (the monitor user cannot load files).
+    let env = env_file(&dir.path().join("state").join("admin.env"));
     let key = "stream_data/customer_bad.csv";
     let bad = String::from_utf8(valid_csv(4))
         .unwrap()

@@ -14,13 +14,18 @@ const KEY_PATH: &str = concat!(
 const FINGERPRINT: &str = include_str!("../../snowflake/tests/data/test-only-rsa.fingerprint");
 
 fn signed_in(warehouse: Option<&str>) -> Reply {
+    signed_in_as("MONITOR", "CUSTOMER_PIPELINE_MONITOR", warehouse)
+}
+
+/// The answer to doctor's `SELECT CURRENT_USER(), CURRENT_ROLE(), CURRENT_WAREHOUSE()`.
+fn signed_in_as(user: &str, role: &str, warehouse: Option<&str>) -> Reply {
     result(
         &[
             ("USER_NAME", "text"),
             ("ROLE_NAME", "text"),
             ("WAREHOUSE_NAME", "text"),
         ],
-        json!([["MONITOR", "CUSTOMER_PIPELINE_MONITOR", warehouse]]),
+        json!([[user, role, warehouse]]),
     )
 }
 
@@ -39,25 +44,8 @@ fn monitor_grants() -> Reply {
         ("REFERENCES", "CUSTOMERS.RAW.CUSTOMER_RAW"),
         ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
         ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
-        ("SELECT", "CUSTOMERS.RAW.PIPELINE_OBJECTS"),
         ("USAGE", "DEV_WH"),
     ])
-}
-
-/// The monitor user's default role (reconciliation's Snowpipe role), and its grants.
-fn default_role_and_grants() -> Vec<Reply> {
-    vec![
-        result(
-            &[("ROLE_NAME", "text")],
-            json!([["CUSTOMER_PIPELINE_RECONCILE"]]),
-        ),
-        grants(&[
-            ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
-            ("USAGE", "CUSTOMERS.RAW.CUSTOMER_STAGE"),
-            ("INSERT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
-            ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
-        ]),
-    ]
 }
 
 fn pipe_running() -> Reply {
@@ -66,10 +54,7 @@ fn pipe_running() -> Reply {
 
 /// The replies of a monitor configuration's checks, in order.
 fn monitor_round(signed: Reply, role_grants: Reply, tasks: Reply) -> Vec<Reply> {
-    let mut replies = vec![signed, role_grants];
-    replies.extend(default_role_and_grants());
-    replies.extend([pipe_running(), tasks]);
-    replies
+    vec![signed, role_grants, pipe_running(), tasks]
 }
 
 fn insert_report() -> Reply {
@@ -129,9 +114,7 @@ async fn a_working_setup_passes_every_check() {
         ),
         "ok    auth      JWT accepted: user MONITOR, role CUSTOMER_PIPELINE_MONITOR".into(),
         "ok    warehouse PIPELINE_WH in use".into(),
-        "ok    grants    role CUSTOMER_PIPELINE_MONITOR holds the 7 privileges it needs".into(),
-        "ok    snowpipe  default role CUSTOMER_PIPELINE_RECONCILE holds the 4 privileges it needs"
-            .into(),
+        "ok    grants    role CUSTOMER_PIPELINE_MONITOR holds the 6 privileges it needs".into(),
         "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE is RUNNING".into(),
         "ok    tasks     TSK_SCD_RAW,TSK_SCD_HIST started in CUSTOMERS.RAW".into(),
         "ok    bucket    s3://landing/stream_data/ reachable".into(),
@@ -142,12 +125,8 @@ async fn a_working_setup_passes_every_check() {
         fake.seen()[1].json()["statement"],
         "SHOW GRANTS TO ROLE CUSTOMER_PIPELINE_MONITOR"
     );
-    assert!(
-        fake.seen()[2].json().get("role").is_none(),
-        "the default role is read without a role"
-    );
     assert_eq!(
-        fake.seen()[5].json()["statement"],
+        fake.seen()[3].json()["statement"],
         "SHOW TASKS IN SCHEMA CUSTOMERS.RAW"
     );
 }
@@ -161,7 +140,6 @@ async fn a_missing_grant_is_named_as_the_statement_that_adds_it() {
         ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
         ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
         ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
-        ("SELECT", "CUSTOMERS.RAW.PIPELINE_OBJECTS"),
     ]);
     let fake = SnowflakeFake::start(monitor_round(
         signed_in(Some("PIPELINE_WH")),
@@ -188,14 +166,7 @@ async fn a_missing_grant_is_named_as_the_statement_that_adds_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingest_configuration_checks_the_snowpipe_grants_and_no_queries() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
-    let who = result(
-        &[
-            ("USER_NAME", "text"),
-            ("ROLE_NAME", "text"),
-            ("WAREHOUSE_NAME", "text"),
-        ],
-        json!([["INGEST", "CUSTOMER_PIPELINE_INGEST", null]]),
-    );
+    let who = signed_in_as("INGEST", "CUSTOMER_PIPELINE_INGEST", None);
     let ingest_grants = grants(&[
         ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
         ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),

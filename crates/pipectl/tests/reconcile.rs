@@ -83,7 +83,7 @@ impl Local {
         reconcile(
             &self.stack.store,
             &self.stack.sql,
-            &self.stack.monitor_snowpipe,
+            &self.stack.reconcile_snowpipe,
             &target(),
             &settings(max_attempts),
             Utc::now(),

@@ -49,6 +49,35 @@ impl SecretsManagerSettings {
     }
 }
 
+/// Settings from either place, as the configuration says: one type, so a handler holding two
+/// sources (the monitor's own, and reconciliation's Snowpipe user) names one.
+pub enum ConfiguredSettings {
+    Secret(SecretsManagerSettings),
+    Fixed(crate::ingest::credentials::FixedSettings),
+}
+
+impl ConfiguredSettings {
+    pub fn new(config: &aws_config::SdkConfig, source: crate::config::SnowflakeSource) -> Self {
+        match source {
+            crate::config::SnowflakeSource::Secret { id, pipe, .. } => {
+                ConfiguredSettings::Secret(SecretsManagerSettings::new(config, id, pipe))
+            }
+            crate::config::SnowflakeSource::Fixed(settings) => {
+                ConfiguredSettings::Fixed(crate::ingest::credentials::FixedSettings(settings))
+            }
+        }
+    }
+}
+
+impl SettingsSource for ConfiguredSettings {
+    async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
+        match self {
+            ConfiguredSettings::Secret(source) => source.load().await,
+            ConfiguredSettings::Fixed(source) => source.load().await,
+        }
+    }
+}
+
 impl SettingsSource for SecretsManagerSettings {
     async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
         let output = self

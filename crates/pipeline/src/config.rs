@@ -302,6 +302,10 @@ pub struct MonitorConfig {
     pub alert_webhook_url: Option<String>,
     /// `None` with `RECONCILE=false`.
     pub reconcile: Option<crate::monitor::ReconcileSettings>,
+    /// Whom reconciliation resubmits files as: the Snowpipe (ingest) user, never the monitor
+    /// user, which holds no role that may load or read the table (sql/06_grants.sql). Set when
+    /// `reconcile` is.
+    pub reconcile_snowflake: Option<SnowflakeSource>,
     pub deadline_margin: std::time::Duration,
     pub metrics_namespace: String,
 }
@@ -343,6 +347,7 @@ impl MonitorConfig {
                     })
                 }
             };
+        let reconcile_on = env.flag("RECONCILE", true)?;
         let table = names("MONITOR_TABLE", "CUSTOMER_RAW")?;
         let [table] = &table[..] else {
             return Err(ConfigError {
@@ -377,7 +382,7 @@ impl MonitorConfig {
                 }
                 None => None,
             },
-            reconcile: if env.flag("RECONCILE", true)? {
+            reconcile: if reconcile_on {
                 Some(crate::monitor::ReconcileSettings {
                     stage_prefix: env.key_prefix("PREFIX", "stream_data/")?,
                     quarantine_prefix: env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
@@ -396,10 +401,54 @@ impl MonitorConfig {
             } else {
                 None
             },
+            reconcile_snowflake: reconcile_on.then(|| reconcile_source(env)).transpose()?,
             deadline_margin: env.deadline_margin()?,
             metrics_namespace: env.metrics_namespace()?,
         })
     }
+}
+
+/// Reconciliation's Snowpipe user: `RECONCILE_SECRET_ARN` (the ingest function's secret), else
+/// `RECONCILE_SNOWFLAKE_USER` and `RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH` (and its passphrase)
+/// with the monitor's other `SNOWFLAKE_*` settings.
+fn reconcile_source<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<SnowflakeSource, ConfigError> {
+    const RENAMED: [(&str, &str); 4] = [
+        ("SNOWFLAKE_SECRET_ARN", "RECONCILE_SECRET_ARN"),
+        ("SNOWFLAKE_USER", "RECONCILE_SNOWFLAKE_USER"),
+        (
+            "SNOWFLAKE_PRIVATE_KEY_PATH",
+            "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH",
+        ),
+        (
+            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+            "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
+        ),
+    ];
+    let given = |name: &str| (env.lookup)(name).filter(|v| !v.trim().is_empty());
+    if given("RECONCILE_SECRET_ARN").is_none() && given("RECONCILE_SNOWFLAKE_USER").is_none() {
+        return Err(ConfigError {
+            variable: "RECONCILE_SECRET_ARN",
+            problem: "is missing (and so is RECONCILE_SNOWFLAKE_USER)".into(),
+            expected: "the ingest user's secret, as reconciliation resubmits files as that user \
+                       (or RECONCILE_SNOWFLAKE_USER with RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH; \
+                       or RECONCILE=false)",
+        });
+    }
+    let renamed =
+        Env::from_lookup(
+            |name: &str| match RENAMED.iter().find(|(from, _)| *from == name) {
+                Some((_, to)) => (env.lookup)(to),
+                None => (env.lookup)(name),
+            },
+        );
+    snowflake_source(&renamed).map_err(|mut err| {
+        if let Some((_, to)) = RENAMED.iter().find(|(from, _)| *from == err.variable) {
+            err.variable = *to;
+        }
+        err
+    })
 }
 
 /// An environment holding exactly `vars`, for tests.
@@ -547,8 +596,53 @@ mod ingest_tests {
         );
     }
 
+    /// The monitor's configuration from `vars`, with reconciliation's Snowpipe secret.
     fn monitor_config(vars: &[(&str, &str)]) -> Result<MonitorConfig, ConfigError> {
-        MonitorConfig::from_env(&env_of(vars))
+        let mut all = vec![RECONCILE_SECRET];
+        all.extend_from_slice(vars);
+        MonitorConfig::from_env(&env_of(&all))
+    }
+
+    const RECONCILE_SECRET: (&str, &str) = (
+        "RECONCILE_SECRET_ARN",
+        "arn:aws:secretsmanager:eu-west-1:1:secret:ingest",
+    );
+
+    #[test]
+    fn reconciliation_resubmits_as_the_snowpipe_user_of_its_own_secret() {
+        let c = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET, ("SNOWFLAKE_PIPE", "D.S.P")]);
+        match c.unwrap().reconcile_snowflake {
+            Some(SnowflakeSource::Secret { id, pipe, .. }) => {
+                assert_eq!(id, RECONCILE_SECRET.1);
+                assert_eq!(pipe.as_deref(), Some("D.S.P"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reconciliation_without_the_snowpipe_users_credentials_is_a_configuration_error() {
+        let env = env_of(&[("BUCKET", "b"), MONITOR_SECRET]);
+        let err = MonitorConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.variable, "RECONCILE_SECRET_ARN");
+        let off = env_of(&[("BUCKET", "b"), MONITOR_SECRET, ("RECONCILE", "false")]);
+        assert_eq!(
+            MonitorConfig::from_env(&off).unwrap().reconcile_snowflake,
+            None
+        );
+    }
+
+    #[test]
+    fn a_local_reconcile_user_names_its_own_variables_in_errors() {
+        let env = env_of(&[
+            ("BUCKET", "b"),
+            MONITOR_SECRET,
+            ("RECONCILE_SNOWFLAKE_USER", "INGEST"),
+            ("SNOWFLAKE_ACCOUNT", "xy12345"),
+            ("SNOWFLAKE_PIPE", "D.S.P"),
+        ]);
+        let err = MonitorConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.variable, "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH");
     }
 
     const MONITOR_SECRET: (&str, &str) = (

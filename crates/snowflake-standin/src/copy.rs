@@ -22,6 +22,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use crate::error::SqlError;
 use crate::translate::Column;
 
+/// One record after the header: its 1-based line and its fields (`None` for NULL).
+pub type Record = (u64, Vec<Option<String>>);
+
 /// A CSV file format's options that the stand-in reads; any other option is refused when the
 /// format is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +106,7 @@ impl CsvFormat {
 
     /// The file's records after the header lines, as fields (`None` for NULL), with the
     /// 1-based line number of each. An error carries the line it happened on.
-    pub fn records(&self, bytes: &[u8]) -> Result<Vec<(u64, Vec<Option<String>>)>, (u64, String)> {
+    pub fn records(&self, bytes: &[u8]) -> Result<Vec<Record>, (u64, String)> {
         let mut text = Vec::new();
         let gzip = bytes.starts_with(&[0x1f, 0x8b]);
         let bytes = if self.compression == "GZIP" || (self.compression == "AUTO" && gzip) {
@@ -219,9 +222,13 @@ pub fn convert(
         };
     };
     let kind = column.data_type.as_str();
+    // A timestamp (METADATA$START_SCAN_TIME) converts as a timestamp: the file format's
+    // TIMESTAMP_FORMAT reads text fields only.
     let value = match cell {
-        Cell::Time(at) if kind.starts_with("TIMESTAMP_NTZ") => at.naive_utc().to_string(),
-        Cell::Time(at) => at.to_rfc3339(),
+        Cell::Time(at) if kind.starts_with("TIMESTAMP_NTZ") => {
+            return Ok(Some(at.naive_utc().to_string()));
+        }
+        Cell::Time(at) => return Ok(Some(at.to_rfc3339())),
         Cell::Text(text) => text,
     };
     if kind.starts_with("NUMBER") || kind.starts_with("INT") || kind.starts_with("DECIMAL") {

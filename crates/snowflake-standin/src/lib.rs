@@ -91,14 +91,14 @@ impl Shared {
         let mut pipes = self.pipes.lock().expect("not poisoned");
         pipes.retain(|name, _| names.contains(name));
         for name in names {
-            if !pipes.contains_key(&name) {
+            if let std::collections::btree_map::Entry::Vacant(entry) = pipes.entry(name) {
                 let mut pipe = {
                     let catalog = self.engine.catalog();
-                    Pipe::from_catalog(&catalog, &name, &self.options.s3_root)?
+                    Pipe::from_catalog(&catalog, entry.key(), &self.options.s3_root)?
                 };
                 pipe.restore_history(&self.engine)
                     .map_err(|e| format!("reading the pipe's load history failed: {e}"))?;
-                pipes.insert(name, pipe);
+                entry.insert(pipe);
             }
         }
         Ok(())

@@ -295,6 +295,10 @@ async fn submit(shared: Arc<Shared>, body: &[u8], query: &str, user: &str) -> Re
     let job_handle = handle.clone();
     let job = tokio::task::spawn_blocking(move || {
         let result = (|| {
+            // Cancelled while waiting for the warehouse: never runs.
+            if cancelled.load(Ordering::SeqCst) {
+                return Err(SqlError::cancelled());
+            }
             let mut session = Session::open(
                 &worker.engine.catalog(),
                 &user,
@@ -392,8 +396,9 @@ fn unknown_handle(handle: &str) -> Reply {
     )
 }
 
-/// POST …/cancel: a running statement is cancelled (its result discarded, its status the
-/// cancel error); 200 with code 000604 as the reference shows it.
+/// POST …/cancel: a statement not yet answered is cancelled: one still waiting never runs, one
+/// already executing runs to its end but its answer is the cancel error (the stand-in does not
+/// interrupt DuckDB); 200 with code 000604 as the reference shows it.
 fn cancel(shared: &Shared, handle: &str) -> Reply {
     let mut statements = shared.statements.lock().expect("not poisoned");
     let status_url = match statements.get(handle) {

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use chrono::Utc;
-use common::{Fixture, fixture, soon};
+use common::{ANN, Fixture, fixture, soon};
 use snowflake::SnowflakeError;
 
 /// What a grant makes possible, tried as the user the grant is for.
@@ -16,68 +16,69 @@ use snowflake::SnowflakeError;
 enum Operation {
     IngestInsertFiles,
     IngestInsertReport,
-    ReconcileInsertFiles,
     MonitorSeesTask(&'static str),
     MonitorSeesStream(&'static str),
     MonitorPipeStatus,
     MonitorCopyHistory,
-    MonitorReadsPipelineObjects,
 }
 
-/// Every grant line of sql/06_grants.sql (by a unique part of it), with the operation that
-/// needs it.
-const GRANTS: &[(&str, Operation)] = &[
+/// Every grant line of sql/06_grants.sql (by a unique part of it), the operation that needs it,
+/// and how that operation fails without it.
+const GRANTS: &[(&str, Operation, &str)] = &[
     (
-        "OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
+        "OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
         Operation::IngestInsertFiles,
+        "HTTP 404",
+    ),
+    (
+        "MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
+        Operation::IngestInsertReport,
+        "HTTP 404",
     ),
     (
         "USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_INGEST",
         Operation::IngestInsertFiles,
+        "HTTP 404",
     ),
     (
-        "INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST",
+        "INSERT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST",
         Operation::IngestInsertFiles,
+        "HTTP 404",
+    ),
+    (
+        "SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST",
+        Operation::IngestInsertFiles,
+        "HTTP 404",
     ),
     (
         "MONITOR ON TASK TSK_SCD_RAW TO",
         Operation::MonitorSeesTask("TSK_SCD_RAW"),
+        "TSK_SCD_RAW is not in SHOW TASKS",
     ),
     (
         "MONITOR ON TASK TSK_SCD_HIST TO",
         Operation::MonitorSeesTask("TSK_SCD_HIST"),
+        "TSK_SCD_HIST is not in SHOW TASKS",
     ),
     (
         "MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_MONITOR",
         Operation::MonitorPipeStatus,
+        "Pipe 'CUSTOMERS.RAW.CUSTOMER_PIPE' does not exist or not authorized",
     ),
     (
         "REFERENCES ON TABLE CUSTOMER_RAW TO",
         Operation::MonitorCopyHistory,
+        "002003",
     ),
     (
         "SELECT ON STREAM CUSTOMER_RAW_CHANGES TO",
         Operation::MonitorSeesStream("CUSTOMER_RAW_CHANGES"),
+        "CUSTOMER_RAW_CHANGES is not in SHOW STREAMS",
     ),
     (
         "SELECT ON STREAM CUSTOMER_CHANGES TO",
         Operation::MonitorSeesStream("CUSTOMER_CHANGES"),
-    ),
-    (
-        "SELECT ON VIEW PIPELINE_OBJECTS TO",
-        Operation::MonitorReadsPipelineObjects,
-    ),
-    (
-        "OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_RECONCILE",
-        Operation::ReconcileInsertFiles,
-    ),
-    (
-        "USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_RECONCILE",
-        Operation::ReconcileInsertFiles,
-    ),
-    (
-        "INSERT, SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_RECONCILE",
-        Operation::ReconcileInsertFiles,
+        "CUSTOMER_CHANGES is not in SHOW STREAMS",
     ),
 ];
 
@@ -85,15 +86,22 @@ const GRANTS: &[(&str, Operation)] = &[
 async fn attempt(f: &Fixture, operation: Operation) -> Result<(), String> {
     let text = |e: SnowflakeError| e.to_string();
     match operation {
-        Operation::IngestInsertFiles => f.submit_as(&f.ingest, &["a.csv"]).await.map(drop).map_err(text),
-        Operation::ReconcileInsertFiles => f.submit_as(&f.monitor, &["a.csv"]).await.map(drop).map_err(text),
+        Operation::IngestInsertFiles => f
+            .submit_as(&f.ingest, &["a.csv"])
+            .await
+            .map(drop)
+            .map_err(text),
         Operation::IngestInsertReport => snowflake::Snowpipe::new(f.ingest.clone(), common::PIPE)
             .insert_report(None, soon())
             .await
             .map(drop)
             .map_err(text),
         Operation::MonitorSeesTask(name) | Operation::MonitorSeesStream(name) => {
-            let what = if matches!(operation, Operation::MonitorSeesTask(_)) { "TASKS" } else { "STREAMS" };
+            let what = if matches!(operation, Operation::MonitorSeesTask(_)) {
+                "TASKS"
+            } else {
+                "STREAMS"
+            };
             let rows = monitor_sql(f, &format!("SHOW {what} IN SCHEMA CUSTOMERS.RAW")).await?;
             if rows.iter().any(|r| r[0] == name) {
                 Ok(())
@@ -102,7 +110,9 @@ async fn attempt(f: &Fixture, operation: Operation) -> Result<(), String> {
             }
         }
         Operation::MonitorPipeStatus => {
-            monitor_sql(f, &format!("SELECT SYSTEM$PIPE_STATUS('{}')", common::PIPE)).await.map(drop)
+            monitor_sql(f, &format!("SELECT SYSTEM$PIPE_STATUS('{}')", common::PIPE))
+                .await
+                .map(drop)
         }
         Operation::MonitorCopyHistory => monitor_sql(
             f,
@@ -110,9 +120,6 @@ async fn attempt(f: &Fixture, operation: Operation) -> Result<(), String> {
         )
         .await
         .map(drop),
-        Operation::MonitorReadsPipelineObjects => {
-            monitor_sql(f, "SELECT count(*) FROM PIPELINE_OBJECTS").await.map(drop)
-        }
     }
 }
 
@@ -125,16 +132,12 @@ async fn monitor_sql(f: &Fixture, statement: &str) -> Result<Vec<Vec<String>>, S
 #[tokio::test(flavor = "multi_thread")]
 async fn with_every_grant_every_service_operation_works() {
     let f = fixture().await;
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
-    for (grant, operation) in GRANTS {
+    f.stage("a.csv", ANN);
+    for (grant, operation, _) in GRANTS {
         attempt(&f, *operation)
             .await
             .unwrap_or_else(|e| panic!("{operation:?} (for {grant}): {e}"));
     }
-    attempt(&f, Operation::IngestInsertReport).await.unwrap();
 }
 
 #[test]
@@ -144,7 +147,7 @@ fn every_grant_in_06_has_an_operation_that_needs_it() {
     for line in &grants {
         let covered = GRANTS
             .iter()
-            .filter(|(part, _)| line.contains(part))
+            .filter(|(part, ..)| line.contains(part))
             .count();
         assert_eq!(covered, 1, "{line} must match exactly one entry of GRANTS");
     }
@@ -157,7 +160,7 @@ fn every_grant_in_06_has_an_operation_that_needs_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_any_grant_of_06_breaks_the_operation_that_needs_it() {
-    for (grant, operation) in GRANTS {
+    for (grant, operation, failure) in GRANTS {
         let dir = tempfile::tempdir().unwrap();
         let sql = common::edited_sql(dir.path(), "06_grants.sql", |text| {
             text.lines()
@@ -166,33 +169,15 @@ async fn removing_any_grant_of_06_breaks_the_operation_that_needs_it() {
                 .collect()
         });
         let f = common::start(dir, &sql, false).await.unwrap();
-        f.stage(
-            "a.csv",
-            "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-        );
-        let outcome = attempt(&f, *operation).await;
-        assert!(
-            outcome.is_err(),
-            "{operation:?} still works without GRANT {grant}"
-        );
+        f.stage("a.csv", ANN);
+        match attempt(&f, *operation).await {
+            Ok(()) => panic!("{operation:?} still works without GRANT {grant}"),
+            Err(err) => assert!(
+                err.contains(failure),
+                "without GRANT {grant}, {operation:?} failed otherwise: {err}"
+            ),
+        }
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn without_the_monitor_role_on_the_pipe_insert_report_is_a_404_for_ingest_too() {
-    // MONITOR for insertReport comes with the ingest grant's line; remove MONITOR alone.
-    let dir = tempfile::tempdir().unwrap();
-    let sql = common::edited_sql(dir.path(), "06_grants.sql", |text| {
-        text.replace(
-            "GRANT OPERATE, MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
-            "GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST",
-        )
-    });
-    let f = common::start(dir, &sql, false).await.unwrap();
-    let err = attempt(&f, Operation::IngestInsertReport)
-        .await
-        .unwrap_err();
-    assert!(err.contains("404"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -244,39 +229,39 @@ async fn without_execute_task_the_admin_role_cannot_create_its_tasks() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_monitor_user_cannot_read_customer_rows() {
     let f = fixture().await;
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
-    f.submit(&["a.csv"]).await;
-    f.standin.load_pending(Utc::now());
+    f.load("a.csv", ANN).await;
     for table in [
         "CUSTOMER_RAW",
         "CUSTOMER",
+        "CUSTOMER_CURRENT",
         "CUSTOMER_HISTORY",
         "CUSTOMER_RAW_CHANGES",
+        "CUSTOMER_CHANGES",
+        "V_CUSTOMER_CHANGE_DATA",
+        "CUSTOMERS.RAW.CUSTOMER_RAW",
     ] {
         let err = monitor_sql(&f, &format!("SELECT * FROM {table}"))
             .await
             .unwrap_err();
         assert!(err.contains("002003"), "{table}: {err}");
     }
-    // Its default role (reconciliation's Snowpipe role) has no warehouse: no query at all.
-    let err = f
-        .sql_as(&f.monitor, None, "SELECT * FROM CUSTOMER_RAW")
+    // It holds one role, so no secondary role can lend it another's privileges.
+    let statement = format!("SHOW GRANTS TO USER {}", common::MONITOR_USER);
+    let roles = f
+        .sql_as(&f.admin, Some("ACCOUNTADMIN"), &statement)
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("000606"), "{err}");
+        .unwrap();
+    let roles: Vec<&str> = roles.iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(roles, ["CUSTOMER_PIPELINE_MONITOR"]);
+    // Nor can it load files: reconciliation resubmits as the ingest user.
+    let err = f.submit_as(&f.monitor, &["a.csv"]).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ingest_user_can_do_nothing_but_use_the_pipe() {
     let f = fixture().await;
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
+    f.stage("a.csv", ANN);
     assert!(f.submit_as(&f.ingest, &["a.csv"]).await.is_ok());
     let query = f
         .sql_as(&f.ingest, None, "SELECT * FROM CUSTOMER_RAW")
@@ -300,23 +285,23 @@ async fn the_ingest_user_can_do_nothing_but_use_the_pipe() {
     assert!(monitor_role.contains("not granted"), "{monitor_role}");
 }
 
+/// The setup scripts, in the order they run.
+const SETUP: [&str; 6] = [
+    "01_account.sql",
+    "02_tables.sql",
+    "03_ingest.sql",
+    "04_scd.sql",
+    "05_monitoring.sql",
+    "06_grants.sql",
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn setup_runs_twice_then_teardown_leaves_nothing_then_setup_runs_again() {
     let f = fixture().await;
-    for script in [
-        "01_account.sql",
-        "02_tables.sql",
-        "03_ingest.sql",
-        "04_scd.sql",
-        "05_monitoring.sql",
-        "06_grants.sql",
-    ] {
+    for script in SETUP {
         f.standin.run_script(script).unwrap();
     }
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
+    f.stage("a.csv", ANN);
     f.submit(&["a.csv"]).await;
     assert_eq!(f.standin.load_pending(Utc::now()).len(), 1);
 
@@ -345,14 +330,7 @@ async fn setup_runs_twice_then_teardown_leaves_nothing_then_setup_runs_again() {
     }
     assert_eq!(f.standin.pending_files(), 0);
 
-    for script in [
-        "01_account.sql",
-        "02_tables.sql",
-        "03_ingest.sql",
-        "04_scd.sql",
-        "05_monitoring.sql",
-        "06_grants.sql",
-    ] {
+    for script in SETUP {
         f.standin.run_script(script).unwrap();
     }
     // A new pipe: a new load history, so the same path loads again into the new table.
@@ -425,14 +403,49 @@ async fn task_history_shows_only_tasks_the_role_may_monitor() {
         )
     });
     let f = common::start(dir, &sql, false).await.unwrap();
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
-    f.submit(&["a.csv"]).await;
-    f.standin.load_pending(Utc::now());
+    f.load("a.csv", ANN).await;
     let runs = f.standin.run_tasks(Utc::now());
     assert_eq!(runs.len(), 2, "both tasks ran: {runs:?}");
     let history = "SELECT NAME FROM TABLE(CUSTOMERS.INFORMATION_SCHEMA.TASK_HISTORY(SCHEDULED_TIME_RANGE_START => TO_TIMESTAMP_LTZ('2026-01-01')))";
     assert_eq!(monitor_sql(&f, history).await.unwrap(), [["TSK_SCD_RAW"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_name_reaches_a_table_round_the_access_checks() {
+    let f = fixture().await;
+    f.load("a.csv", ANN).await;
+    for (statement, code) in [
+        // A name in another case or schema is another name, which does not exist.
+        ("SELECT * FROM \"customer_raw\"", "002003"),
+        ("SELECT * FROM main.CUSTOMER_RAW", "002003"),
+        ("SELECT * FROM OTHER.CUSTOMER_RAW", "002003"),
+        // The stand-in's own tables and DuckDB's file and catalog functions are no Snowflake's.
+        ("SELECT * FROM __standin_catalog", "002003"),
+        (
+            "SELECT * FROM __STANDIN_SNAPSHOT_CUSTOMER_CHANGES",
+            "002003",
+        ),
+        ("SELECT * FROM read_csv('/etc/passwd')", "001003"),
+        ("SELECT * FROM query_table('CUSTOMER_RAW')", "001003"),
+        ("SELECT * FROM duckdb_tables()", "001003"),
+        ("PRAGMA show_tables", "001003"),
+    ] {
+        let err = monitor_sql(&f, statement).await.unwrap_err();
+        assert!(err.contains(code), "{statement}: {err}");
+    }
+    // A session whose schema does not hold the table does not find it either.
+    let elsewhere = snowflake::StatementContext {
+        schema: Some("OTHER".into()),
+        ..common::context(Some("CUSTOMER_PIPELINE_MONITOR"))
+    };
+    let err = snowflake::SqlApi::new(f.monitor.clone(), elsewhere)
+        .query(
+            "SELECT * FROM CUSTOMER_RAW",
+            &[],
+            std::time::Duration::from_secs(10),
+            soon(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("002003"), "{err}");
 }

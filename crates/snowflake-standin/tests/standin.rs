@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{fixture, soon};
+use common::{ANN, fixture, soon};
 use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, SqlApi, StatementContext};
 use snowflake_standin::RunState;
 
@@ -99,12 +99,7 @@ async fn a_bad_row_skips_the_whole_file_and_records_its_first_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_path_loaded_before_is_skipped_and_reported() {
     let f = fixture().await;
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
-    f.submit(&["a.csv"]).await;
-    f.standin.load_pending(Utc::now());
+    f.load("a.csv", ANN).await;
     assert_eq!(f.submit(&["a.csv"]).await, ["a.csv"]);
     assert!(f.standin.load_pending(Utc::now()).is_empty());
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER_RAW").await, [["1"]]);
@@ -117,10 +112,7 @@ async fn the_load_history_survives_a_restart_on_the_same_warehouse_file() {
     let first = common::start(dir, std::path::Path::new(common::SQL_DIR), true)
         .await
         .unwrap();
-    first.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
+    first.stage("a.csv", ANN);
     first.submit(&["a.csv"]).await;
     assert_eq!(first.standin.load_pending(Utc::now()).len(), 1);
     let common::Fixture { standin, dir, .. } = first;
@@ -146,10 +138,7 @@ async fn the_monitor_checks_read_failures_from_the_standins_history() {
         "bad.csv",
         "x,Bob,Ray,bob@x.io,2 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
     );
-    f.stage(
-        "good.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
+    f.stage("good.csv", ANN);
     f.submit(&["bad.csv", "good.csv"]).await;
     let start = Utc::now() - chrono::TimeDelta::minutes(1);
     f.standin.load_pending(Utc::now());
@@ -232,10 +221,7 @@ async fn the_declared_timestamp_format_refuses_fractional_seconds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn loaded_at_is_the_scan_time_of_the_load() {
     let f = fixture().await;
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
+    f.stage("a.csv", ANN);
     f.submit(&["a.csv"]).await;
     let scanned: chrono::DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
     f.standin.load_pending(scanned);
@@ -263,12 +249,7 @@ async fn pipe_names_are_case_sensitive() {
 async fn load_history_scan_reports_the_range_of_its_entries() {
     let f = fixture().await;
     let start = Utc::now() - chrono::TimeDelta::minutes(1);
-    f.stage(
-        "a.csv",
-        "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n",
-    );
-    f.submit(&["a.csv"]).await;
-    f.standin.load_pending(Utc::now());
+    f.load("a.csv", ANN).await;
     let pipe = snowflake::Snowpipe::new(f.ingest.clone(), common::PIPE);
     let history = pipe.load_history_scan(start, None, soon()).await.unwrap();
     assert_eq!(history.files.len(), 1);
@@ -281,12 +262,7 @@ async fn an_empty_result_still_types_its_columns() {
     let f = fixture().await;
     let result = SqlApi::new(
         f.admin.clone(),
-        StatementContext {
-            database: Some("CUSTOMERS".into()),
-            schema: Some("RAW".into()),
-            warehouse: Some("PIPELINE_WH".into()),
-            role: Some("CUSTOMER_PIPELINE_ADMIN".into()),
-        },
+        common::context(Some("CUSTOMER_PIPELINE_ADMIN")),
     )
     .query(
         "SELECT CUSTOMER_ID, UPDATED_AT, IS_DELETED FROM CUSTOMER WHERE FALSE",

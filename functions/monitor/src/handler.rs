@@ -21,7 +21,8 @@ pub(crate) struct MonitorHandler<S, Src> {
     source: Src,
     policy: RetryPolicy,
     watched: (String, Vec<String>, Vec<String>),
-    reconcile: Option<ReconcileSettings>,
+    /// Reconciliation's settings and the Snowpipe user it resubmits files as.
+    reconcile: Option<(ReconcileSettings, Src)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +65,13 @@ impl From<IngestError> for MonitorFailure {
 }
 
 impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
-    pub(crate) fn new(store: S, source: Src, config: &MonitorConfig) -> Self {
+    /// `reconcile_as` is reconciliation's Snowpipe user (config.reconcile_snowflake).
+    pub(crate) fn new(
+        store: S,
+        source: Src,
+        reconcile_as: Option<Src>,
+        config: &MonitorConfig,
+    ) -> Self {
         let settings = MonitorSettings {
             state_key: config.state_key.clone(),
             overlap: config.overlap,
@@ -80,7 +87,7 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
                 config.tasks.clone(),
                 config.streams.clone(),
             ),
-            reconcile: config.reconcile.clone(),
+            reconcile: config.reconcile.clone().zip(reconcile_as),
         }
     }
 
@@ -100,8 +107,8 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
         let warehouse = settings.sql_api(self.policy)?;
         let target = self.target(&settings)?;
         let (reconciled, stuck) = match &self.reconcile {
-            Some(reconcile_settings) => {
-                let pipe = settings.snowpipe(self.policy)?;
+            Some((reconcile_settings, snowpipe_user)) => {
+                let pipe = snowpipe_user.load().await?.snowpipe(self.policy)?;
                 let store = self.monitor.store();
                 let target = &target;
                 match reconcile(

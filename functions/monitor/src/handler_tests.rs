@@ -34,6 +34,8 @@ fn config(base_url: &str, pipe: &str) -> MonitorConfig {
         ("SNOWFLAKE_BASE_URL", base_url),
         ("SNOWFLAKE_WAREHOUSE", "PIPELINE_WH"),
         ("SNOWFLAKE_ROLE", "CUSTOMER_PIPELINE_MONITOR"),
+        ("RECONCILE_SNOWFLAKE_USER", "ingest"),
+        ("RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH", PRIVATE_KEY_PATH),
     ];
     let env = Env::from_lookup(move |name: &str| {
         vars.iter()
@@ -47,9 +49,12 @@ async fn fixture(replies: Vec<devstack::snowflake_fake::Reply>, pipe: &str) -> F
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
     let snowflake = SnowflakeFake::start(replies).await.unwrap();
     let config = config(snowflake.base_url(), pipe);
-    let pipeline::config::SnowflakeSource::Fixed(settings) = config.snowflake.clone() else {
-        panic!("fixed settings expected without SNOWFLAKE_SECRET_ARN");
+    let fixed = |source: Option<pipeline::config::SnowflakeSource>| match source {
+        Some(pipeline::config::SnowflakeSource::Fixed(settings)) => FixedSettings(settings),
+        other => panic!("fixed settings expected without a secret: {other:?}"),
     };
+    let settings = fixed(Some(config.snowflake.clone()));
+    let reconcile_as = fixed(config.reconcile_snowflake.clone());
     let client = s3_client_for_endpoint(
         &s3.endpoint(),
         devstack::s3::ACCESS_KEY,
@@ -57,7 +62,8 @@ async fn fixture(replies: Vec<devstack::snowflake_fake::Reply>, pipe: &str) -> F
     );
     let handler = MonitorHandler::new(
         S3Store::new(client, "landing"),
-        FixedSettings(settings),
+        settings,
+        Some(reconcile_as),
         &config,
     )
     .with_policy(RetryPolicy {

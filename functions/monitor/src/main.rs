@@ -5,9 +5,9 @@ mod handler;
 
 use handler::MonitorHandler;
 use lambda_runtime::{Error, LambdaEvent};
-use pipeline::aws::{S3Client, S3Store, SecretsManagerSettings, config_from_env};
-use pipeline::config::{Env, MonitorConfig, SnowflakeSource};
-use pipeline::ingest::credentials::{FixedSettings, SettingsSource};
+use pipeline::aws::{ConfiguredSettings, S3Client, S3Store, config_from_env};
+use pipeline::config::{Env, MonitorConfig};
+use pipeline::ingest::credentials::SettingsSource;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,22 +15,16 @@ async fn main() -> Result<(), Error> {
     let config = pipeline::lambda::load_config(|| MonitorConfig::from_env(&Env::process()))?;
     let aws = config_from_env().await;
     let store = S3Store::new(S3Client::new(&aws), config.bucket.clone());
-    match config.snowflake.clone() {
-        SnowflakeSource::Secret { id, pipe, .. } => {
-            serve(
-                MonitorHandler::new(store, SecretsManagerSettings::new(&aws, id, pipe), &config),
-                &config,
-            )
-            .await
-        }
-        SnowflakeSource::Fixed(settings) => {
-            serve(
-                MonitorHandler::new(store, FixedSettings(settings), &config),
-                &config,
-            )
-            .await
-        }
-    }
+    let source = ConfiguredSettings::new(&aws, config.snowflake.clone());
+    let reconcile_as = config
+        .reconcile_snowflake
+        .clone()
+        .map(|source| ConfiguredSettings::new(&aws, source));
+    serve(
+        MonitorHandler::new(store, source, reconcile_as, &config),
+        &config,
+    )
+    .await
 }
 
 async fn serve<Src: SettingsSource>(

@@ -28,8 +28,7 @@ const ACCOUNT: &str = "standin";
 pub const ADMIN_USER: &str = "ADMIN";
 pub const INGEST_USER: &str = "CUSTOMER_PIPELINE_INGEST_USER";
 pub const MONITOR_USER: &str = "CUSTOMER_PIPELINE_MONITOR_USER";
-/// The role the monitor's SQL API statements run with (its default role is the reconcile role,
-/// which Snowpipe authorises).
+/// The role the monitor's SQL API statements run with (the monitor user's only role).
 pub const MONITOR_ROLE: &str = "CUSTOMER_PIPELINE_MONITOR";
 pub const ADMIN_ROLE: &str = "CUSTOMER_PIPELINE_ADMIN";
 
@@ -71,9 +70,9 @@ pub struct Stack {
     pub snowpipe: Snowpipe,
     /// The monitor's SQL API client: the monitor user with the monitor role.
     pub sql: SqlApi,
-    /// Reconciliation's and the operator commands' Snowpipe client: the monitor user (its
-    /// default role, the reconcile role).
-    pub monitor_snowpipe: Snowpipe,
+    /// Reconciliation's Snowpipe client: the ingest user, as the deployed monitor's
+    /// RECONCILE_SECRET_ARN names it (the monitor user has no Snowpipe privilege).
+    pub reconcile_snowpipe: Snowpipe,
     state: PathBuf,
 }
 
@@ -140,8 +139,8 @@ impl Stack {
         );
         let pipe = format!("{DATABASE}.{SCHEMA}.{PIPE}");
         Ok(Stack {
-            snowpipe: Snowpipe::new(ingest, pipe.clone()),
-            monitor_snowpipe: Snowpipe::new(monitor.clone(), pipe),
+            reconcile_snowpipe: Snowpipe::new(ingest.clone(), pipe.clone()),
+            snowpipe: Snowpipe::new(ingest, pipe),
             sql: SqlApi::new(monitor, context),
             store,
             s3,
@@ -177,6 +176,14 @@ impl Stack {
                 ];
                 if let Some(role) = identity.role {
                     variables.push(("SNOWFLAKE_ROLE", role.into()));
+                }
+                if identity.user == MONITOR_USER {
+                    // Reconciliation resubmits files as the ingest user.
+                    variables.push(("RECONCILE_SNOWFLAKE_USER", INGEST_USER.into()));
+                    variables.push((
+                        "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH",
+                        self.state.join("ingest-key.p8").display().to_string(),
+                    ));
                 }
                 (identity.file, variables)
             })

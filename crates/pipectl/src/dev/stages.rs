@@ -249,7 +249,7 @@ pub(super) async fn reconcile_stage(
     let report = match reconcile(
         &stack.store,
         &stack.sql,
-        &stack.monitor_snowpipe,
+        &stack.reconcile_snowpipe,
         target,
         settings,
         Utc::now(),

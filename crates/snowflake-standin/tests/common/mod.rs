@@ -20,6 +20,8 @@ pub const INGEST_KEY: &str = include_str!("../../../snowflake/tests/data/test-on
 pub const MONITOR_KEY: &str = include_str!("../../../snowflake/tests/data/test-only-rsa-3.p8");
 pub const HEADER: &str =
     "customer_id,first_name,last_name,email,street,city,state,country,updated_at,op\n";
+/// One valid row: customer 1, an upsert.
+pub const ANN: &str = "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n";
 pub const SQL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql");
 pub const PIPE: &str = "CUSTOMERS.RAW.CUSTOMER_PIPE";
 pub const INGEST_USER: &str = "CUSTOMER_PIPELINE_INGEST_USER";
@@ -128,6 +130,16 @@ pub fn edited_sql(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -> Path
     copy
 }
 
+/// The pipeline's database, schema and warehouse, with `role` (None: the user's default).
+pub fn context(role: Option<&str>) -> StatementContext {
+    StatementContext {
+        database: Some("CUSTOMERS".into()),
+        schema: Some("RAW".into()),
+        warehouse: Some("PIPELINE_WH".into()),
+        role: role.map(str::to_owned),
+    }
+}
+
 pub fn soon() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
@@ -135,6 +147,13 @@ pub fn soon() -> Instant {
 impl Fixture {
     pub fn stage(&self, name: &str, rows: &str) {
         std::fs::write(self.stage_dir.join(name), format!("{HEADER}{rows}")).unwrap();
+    }
+
+    /// Stages `rows` as `name`, submits it as the ingest user and runs the pipe.
+    pub async fn load(&self, name: &str, rows: &str) -> Vec<snowflake_standin::LoadRecord> {
+        self.stage(name, rows);
+        self.submit(&[name]).await;
+        self.standin.load_pending(chrono::Utc::now())
     }
 
     /// Submits `names` with insertFiles as `client`'s user.
@@ -171,13 +190,7 @@ impl Fixture {
         role: Option<&str>,
         statement: &str,
     ) -> Result<Vec<Vec<String>>, SnowflakeError> {
-        let context = StatementContext {
-            database: Some("CUSTOMERS".into()),
-            schema: Some("RAW".into()),
-            warehouse: Some("PIPELINE_WH".into()),
-            role: role.map(str::to_owned),
-        };
-        let result = SqlApi::new(client.clone(), context)
+        let result = SqlApi::new(client.clone(), context(role))
             .query(statement, &[], Duration::from_secs(10), soon())
             .await?;
         Ok(result
@@ -198,12 +211,7 @@ impl Fixture {
     pub fn monitor_api(&self) -> SqlApi {
         SqlApi::new(
             self.monitor.clone(),
-            StatementContext {
-                database: Some("CUSTOMERS".into()),
-                schema: Some("RAW".into()),
-                warehouse: Some("PIPELINE_WH".into()),
-                role: Some("CUSTOMER_PIPELINE_MONITOR".into()),
-            },
+            context(Some("CUSTOMER_PIPELINE_MONITOR")),
         )
     }
 }
