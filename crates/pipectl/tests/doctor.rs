@@ -36,16 +36,20 @@ fn grants(rows: &[(&str, &str)]) -> Reply {
 }
 
 /// What sql/06_grants.sql gives the monitor role.
+const MONITOR_GRANTS: [(&str, &str); 6] = [
+    ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_RAW"),
+    ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_HIST"),
+    ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+    ("REFERENCES", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+    ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
+    ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
+];
+
+/// The monitor role's grants, and USAGE on the connection test's warehouse.
 fn monitor_grants() -> Reply {
-    grants(&[
-        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_RAW"),
-        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_HIST"),
-        ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
-        ("REFERENCES", "CUSTOMERS.RAW.CUSTOMER_RAW"),
-        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
-        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
-        ("USAGE", "DEV_WH"),
-    ])
+    let mut rows = MONITOR_GRANTS.to_vec();
+    rows.push(("USAGE", "DEV_WH"));
+    grants(&rows)
 }
 
 fn pipe_running() -> Reply {
@@ -134,13 +138,11 @@ async fn a_working_setup_passes_every_check() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_grant_is_named_as_the_statement_that_adds_it() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
-    let without_references = grants(&[
-        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_RAW"),
-        ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_HIST"),
-        ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
-        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW_CHANGES"),
-        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
-    ]);
+    let without_references: Vec<(&str, &str)> = MONITOR_GRANTS
+        .into_iter()
+        .filter(|(privilege, _)| *privilege != "REFERENCES")
+        .collect();
+    let without_references = grants(&without_references);
     let fake = SnowflakeFake::start(monitor_round(
         signed_in(Some("PIPELINE_WH")),
         without_references,

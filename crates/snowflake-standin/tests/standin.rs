@@ -14,9 +14,7 @@ use snowflake_standin::RunState;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
     let f = fixture().await;
-    f.stage("a.csv", "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n2,Bob,Ray,bob@x.io,2 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n");
-    f.submit(&["a.csv"]).await;
-    let loads = f.standin.load_pending(Utc::now());
+    let loads = f.load("a.csv", "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n2,Bob,Ray,bob@x.io,2 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n").await;
     assert_eq!(loads[0].status, "LOADED", "{:?}", loads[0].first_error);
     let runs = f.standin.run_tasks(Utc::now());
     let states: Vec<_> = runs
@@ -43,22 +41,27 @@ async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
     );
 }
 
+/// `SELECT 1` as `user`, signing with `key`: the error it meets.
+async fn refused(f: &common::Fixture, user: &str, key: &str) -> snowflake::SnowflakeError {
+    let connection = Connection {
+        account: "standin".into(),
+        user: user.into(),
+        jwt_account: None,
+        base_url: Some(f.standin.base_url().to_owned()),
+    };
+    let key = KeyPair::from_pem(key, None).unwrap();
+    let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
+    SqlApi::new(Arc::new(client), StatementContext::default())
+        .query("SELECT 1", &[], Duration::from_secs(5), soon())
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_signed_by_another_users_key_is_refused_with_390144() {
     let f = fixture().await;
     // The ingest user's key, presented as the monitor user.
-    let connection = Connection {
-        account: "standin".into(),
-        user: common::MONITOR_USER.into(),
-        jwt_account: None,
-        base_url: Some(f.standin.base_url().to_owned()),
-    };
-    let key = KeyPair::from_pem(common::INGEST_KEY, None).unwrap();
-    let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
-    let err = SqlApi::new(Arc::new(client), StatementContext::default())
-        .query("SELECT 1", &[], Duration::from_secs(5), soon())
-        .await
-        .unwrap_err();
+    let err = refused(&f, common::MONITOR_USER, common::INGEST_KEY).await;
     assert_eq!(err.status(), Some(401), "{err}");
     assert!(err.to_string().contains("390144"), "{err}");
 }
@@ -66,27 +69,15 @@ async fn a_token_signed_by_another_users_key_is_refused_with_390144() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_nobody_created_is_refused_with_390144() {
     let f = fixture().await;
-    let connection = Connection {
-        account: "standin".into(),
-        user: "intruder".into(),
-        jwt_account: None,
-        base_url: Some(f.standin.base_url().to_owned()),
-    };
-    let key = KeyPair::from_pem(common::ADMIN_KEY, None).unwrap();
-    let client = SnowflakeClient::connect(&connection, key, RetryPolicy::default()).unwrap();
-    let err = SqlApi::new(Arc::new(client), StatementContext::default())
-        .query("SELECT 1", &[], Duration::from_secs(5), soon())
-        .await
-        .unwrap_err();
+    let err = refused(&f, "intruder", common::ADMIN_KEY).await;
     assert_eq!(err.status(), Some(401), "{err}");
+    assert!(err.to_string().contains("390144"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_row_skips_the_whole_file_and_records_its_first_error() {
     let f = fixture().await;
-    f.stage("bad.csv", "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\nx,Bob,Ray,bob@x.io,2 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n");
-    f.submit(&["bad.csv"]).await;
-    let loads = f.standin.load_pending(Utc::now());
+    let loads = f.load("bad.csv", "1,Ann,Lee,ann@x.io,1 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\nx,Bob,Ray,bob@x.io,2 Main St,Oslo,,NO,2026-11-23T10:00:00Z,U\n").await;
     assert_eq!(loads[0].status, "LOAD_FAILED");
     assert_eq!(
         loads[0].first_error.as_deref(),
@@ -177,9 +168,7 @@ async fn a_short_row_loads_nulls_and_fails_only_on_a_not_null_column() {
     // ERROR_ON_COLUMN_COUNT_MISMATCH is ignored by a COPY with a transformation: the short row
     // reads NULL for its missing fields, and UPDATED_AT is NOT NULL.
     let f = fixture().await;
-    f.stage("short.csv", "1,Ann,Lee\n");
-    f.submit(&["short.csv"]).await;
-    let loads = f.standin.load_pending(Utc::now());
+    let loads = f.load("short.csv", "1,Ann,Lee\n").await;
     assert_eq!(loads[0].status, "LOAD_FAILED");
     assert_eq!(
         loads[0].first_error.as_deref(),

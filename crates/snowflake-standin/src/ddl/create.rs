@@ -184,6 +184,22 @@ pub(super) fn authorize_create(
     }
 }
 
+/// What CREATE answers for a principal that exists: IF NOT EXISTS succeeds without change, OR
+/// REPLACE goes on (`None`), anything else is 002002.
+fn existing(
+    exists: bool,
+    if_not_exists: bool,
+    or_replace: bool,
+    what: &str,
+    name: &str,
+) -> Result<Option<String>, SqlError> {
+    match (exists, if_not_exists, or_replace) {
+        (false, ..) | (true, false, true) => Ok(None),
+        (true, true, _) => Ok(Some(format!("{name} already exists, statement succeeded."))),
+        (true, false, false) => Err(SqlError::already_exists(what, name)),
+    }
+}
+
 pub(super) fn create_role(
     engine: &Engine,
     catalog: &mut Catalog,
@@ -198,13 +214,9 @@ pub(super) fn create_role(
     }
     c.properties()?;
     c.finish()?;
-    if catalog.roles.contains_key(name) {
-        if if_not_exists {
-            return Ok(format!("{name} already exists, statement succeeded."));
-        }
-        if !or_replace {
-            return Err(SqlError::already_exists("Role", name));
-        }
+    let exists = catalog.roles.contains_key(name);
+    if let Some(answer) = existing(exists, if_not_exists, or_replace, "Role", name)? {
+        return Ok(answer);
     }
     catalog.roles.insert(
         name.to_owned(),
@@ -232,13 +244,9 @@ pub(super) fn create_user(
     }
     let properties = c.properties()?;
     c.finish()?;
-    if catalog.users.contains_key(name) {
-        if if_not_exists {
-            return Ok(format!("{name} already exists, statement succeeded."));
-        }
-        if !or_replace {
-            return Err(SqlError::already_exists("User", name));
-        }
+    let exists = catalog.users.contains_key(name);
+    if let Some(answer) = existing(exists, if_not_exists, or_replace, "User", name)? {
+        return Ok(answer);
     }
     let mut user = User {
         owner: role.to_owned(),
