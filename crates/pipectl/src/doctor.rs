@@ -141,7 +141,7 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
         "SELECT CURRENT_USER() AS USER_NAME, CURRENT_ROLE() AS ROLE_NAME, CURRENT_WAREHOUSE() AS WAREHOUSE_NAME",
     )
     .await;
-    let role = match who {
+    let (role, warehouse) = match who {
         Ok(result) => {
             let cell = |name: &str| {
                 result
@@ -156,8 +156,9 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
                     cell("USER_NAME").unwrap_or_default(),
                 )),
             ));
-            verdicts.push(("warehouse", check_warehouse(kind, cell("WAREHOUSE_NAME"))));
-            role
+            let warehouse = cell("WAREHOUSE_NAME");
+            verdicts.push(("warehouse", check_warehouse(kind, warehouse.clone())));
+            (role, warehouse)
         }
         Err(err) => {
             verdicts.push((
@@ -172,7 +173,7 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
         }
     };
     let pipe = resolved.qualified_pipe(&args.pipe);
-    let Some(objects) = objects(args, resolved, pipe.as_deref()) else {
+    let Some(objects) = objects(args, warehouse, pipe.as_deref()) else {
         verdicts.push((
             "pipe",
             Verdict::Fail(
@@ -205,7 +206,9 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
 }
 
 /// The pipeline's names, qualified with the pipe's database and schema.
-fn objects(args: &DoctorArgs, resolved: &Resolved, pipe: Option<&str>) -> Option<Objects> {
+/// `warehouse` is the one in use (CURRENT_WAREHOUSE(): the configured one, or the user's
+/// default).
+fn objects(args: &DoctorArgs, warehouse: Option<String>, pipe: Option<&str>) -> Option<Objects> {
     let pipe = pipe?;
     let (schema, _) = pipe.rsplit_once('.')?;
     let list = |text: &str| {
@@ -222,7 +225,7 @@ fn objects(args: &DoctorArgs, resolved: &Resolved, pipe: Option<&str>) -> Option
         table: args.table.clone(),
         tasks: list(&args.tasks),
         streams: list(&args.streams),
-        warehouse: resolved.warehouse.clone(),
+        warehouse,
     })
 }
 
@@ -322,13 +325,14 @@ async fn check_pipe(client: Arc<SnowflakeClient>, pipe: &str) -> Verdict {
         )),
         Err(err) if err.status() == Some(404) => Verdict::Fail(
             format!("{pipe} was not found by the REST API"),
-            "create it with sql/03_ingest.sql, and GRANT MONITOR and OPERATE on the pipe to the \
-             ingest role (sql/06_grants.sql); names are case-sensitive when quoted"
+            "create it with sql/03_ingest.sql, and grant the ingest role what sql/06_grants.sql \
+             grants (the grants check above names what is missing); pipe names are \
+             case-sensitive"
                 .into(),
         ),
         Err(err) => Verdict::Fail(
             err.to_string(),
-            "the ingest role needs OPERATE and MONITOR on the pipe (sql/06_grants.sql)".into(),
+            "the ingest role needs what sql/06_grants.sql grants it (see the grants check)".into(),
         ),
     }
 }

@@ -47,6 +47,15 @@ pub struct Objects {
 }
 
 impl Objects {
+    /// USAGE on the database and the schema: every name in them needs both.
+    fn containers(&self, why: &'static str) -> [Needed; 2] {
+        let database = self.schema.split('.').next().unwrap_or_default().to_owned();
+        [
+            need("USAGE", "DATABASE", database, why),
+            need("USAGE", "SCHEMA", self.schema.clone(), why),
+        ]
+    }
+
     fn full(&self, name: &str) -> String {
         if name.contains('.') {
             name.to_owned()
@@ -59,7 +68,8 @@ impl Objects {
 /// What a Snowpipe REST caller's role needs ("Calling the Snowpipe REST endpoints requires a role
 /// with the following minimum privileges", https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs).
 pub fn snowpipe_caller(objects: &Objects) -> Vec<Needed> {
-    vec![
+    let mut needed = objects.containers("to name the pipe").to_vec();
+    needed.extend([
         need(
             "OPERATE",
             "PIPE",
@@ -90,23 +100,21 @@ pub fn snowpipe_caller(objects: &Objects) -> Vec<Needed> {
             objects.full(&objects.pipe),
             "insertReport and loadHistoryScan",
         ),
-    ]
+    ]);
+    needed
 }
 
 /// What the monitor's SQL role needs for its checks.
 pub fn monitor_queries(objects: &Objects) -> Vec<Needed> {
-    let mut needed: Vec<Needed> = objects
-        .tasks
-        .iter()
-        .map(|task| {
-            need(
-                "MONITOR",
-                "TASK",
-                objects.full(task),
-                "TASK_HISTORY and SHOW TASKS",
-            )
-        })
-        .collect();
+    let mut needed = objects.containers("to name anything in them").to_vec();
+    needed.extend(objects.tasks.iter().map(|task| {
+        need(
+            "MONITOR",
+            "TASK",
+            objects.full(task),
+            "TASK_HISTORY and SHOW TASKS",
+        )
+    }));
     needed.push(need(
         "MONITOR",
         "PIPE",
@@ -214,7 +222,7 @@ mod tests {
                 line.starts_with("GRANT ")
                     && line.contains(needed.privilege)
                     && (line.contains(&format!("ON {} {short} ", needed.kind))
-                        || line.contains(&format!("ON {} <% warehouse %> ", needed.kind)))
+                        || line.contains(&format!("ON {} <% ", needed.kind)))
                     && line.ends_with(&format!("TO ROLE {role};"))
             })
         };

@@ -36,7 +36,10 @@ fn grants(rows: &[(&str, &str)]) -> Reply {
 }
 
 /// What sql/06_grants.sql gives the monitor role.
-const MONITOR_GRANTS: [(&str, &str); 6] = [
+const MONITOR_GRANTS: [(&str, &str); 9] = [
+    ("USAGE", "CUSTOMERS"),
+    ("USAGE", "CUSTOMERS.RAW"),
+    ("USAGE", "PIPELINE_WH"),
     ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_RAW"),
     ("MONITOR", "CUSTOMERS.RAW.TSK_SCD_HIST"),
     ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
@@ -45,7 +48,7 @@ const MONITOR_GRANTS: [(&str, &str); 6] = [
     ("SELECT", "CUSTOMERS.RAW.CUSTOMER_CHANGES"),
 ];
 
-/// The monitor role's grants, and USAGE on the connection test's warehouse.
+/// The monitor role's grants, and USAGE on the connection test's warehouse too.
 fn monitor_grants() -> Reply {
     let mut rows = MONITOR_GRANTS.to_vec();
     rows.push(("USAGE", "DEV_WH"));
@@ -118,7 +121,7 @@ async fn a_working_setup_passes_every_check() {
         ),
         "ok    auth      JWT accepted: user MONITOR, role CUSTOMER_PIPELINE_MONITOR".into(),
         "ok    warehouse PIPELINE_WH in use".into(),
-        "ok    grants    role CUSTOMER_PIPELINE_MONITOR holds the 6 privileges it needs".into(),
+        "ok    grants    role CUSTOMER_PIPELINE_MONITOR holds the 9 privileges it needs".into(),
         "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE is RUNNING".into(),
         "ok    tasks     TSK_SCD_RAW,TSK_SCD_HIST started in CUSTOMERS.RAW".into(),
         "ok    bucket    s3://landing/stream_data/ reachable".into(),
@@ -170,6 +173,8 @@ async fn an_ingest_configuration_checks_the_snowpipe_grants_and_no_queries() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
     let who = signed_in_as("INGEST", "CUSTOMER_PIPELINE_INGEST", None);
     let ingest_grants = grants(&[
+        ("USAGE", "CUSTOMERS"),
+        ("USAGE", "CUSTOMERS.RAW"),
         ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
         ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
         ("USAGE", "CUSTOMERS.RAW.CUSTOMER_STAGE"),
@@ -184,7 +189,7 @@ async fn an_ingest_configuration_checks_the_snowpipe_grants_and_no_queries() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     for line in [
         "skip  warehouse skipped: the ingest user runs no queries",
-        "ok    grants    role CUSTOMER_PIPELINE_INGEST holds the 5 privileges it needs",
+        "ok    grants    role CUSTOMER_PIPELINE_INGEST holds the 7 privileges it needs",
         "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE visible to the REST API",
         "skip  tasks     skipped: the ingest user does not watch tasks",
     ] {

@@ -92,8 +92,9 @@ impl SnowflakeError {
                 Some("the user's default role lacks a privilege on the pipe or its objects")
             }
             Some(404) => Some(
-                "the pipe was not found: check the pipe name (DB.SCHEMA.PIPE as SHOW PIPES shows it) and that \
-                 the user's default role has OPERATE and MONITOR on it",
+                "the pipe was not found: check the pipe name (DB.SCHEMA.PIPE as SHOW PIPES shows it, \
+                 case-sensitive) and that the user's default role has OPERATE and MONITOR on it, USAGE \
+                 on its stage and INSERT, SELECT on its table (sql/06_grants.sql)",
             ),
             _ => match self {
                 SnowflakeError::Key(_) => Some("the private key setting"),
