@@ -1,5 +1,5 @@
 //! Local stand-ins for the services the pipeline talks to, speaking their real protocols on
-//! 127.0.0.1 so the real clients run unchanged (DESIGN.md §6). Test and demo tools, not
+//! 127.0.0.1 so the real clients run unchanged (docs/stand-ins.md). Test and demo tools, not
 //! replacements.
 
 pub mod http;
