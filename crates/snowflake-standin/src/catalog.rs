@@ -41,20 +41,6 @@ impl Kind {
         }
     }
 
-    pub const ALL: [Kind; 11] = [
-        Kind::Warehouse,
-        Kind::Database,
-        Kind::Schema,
-        Kind::Integration,
-        Kind::Table,
-        Kind::View,
-        Kind::FileFormat,
-        Kind::Stage,
-        Kind::Pipe,
-        Kind::Stream,
-        Kind::Task,
-    ];
-
     /// Whether objects of this kind live in a schema (and are named DB.SCHEMA.NAME).
     pub fn in_schema(self) -> bool {
         !matches!(
