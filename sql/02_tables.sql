@@ -71,4 +71,25 @@ CREATE TABLE IF NOT EXISTS CUSTOMER_HISTORY (
     IS_CURRENT BOOLEAN NOT NULL,
     PRIMARY KEY (CUSTOMER_ID, START_TIME)
 )
-COMMENT = 'SCD2: versions of each customer as CUSTOMER changed. START_TIME is the source UPDATED_AT of the change; a closed version ends at the next version''s START_TIME or at the delete''s UPDATED_AT; the open version has END_TIME 9999-12-31 and IS_CURRENT = TRUE; a deleted customer has none until revived. An upsert that changes no attribute makes no version.';
+COMMENT = 'SCD2: the event-time timeline of every loaded row (rule in 04_scd.sql). START_TIME is the UPDATED_AT of the upsert that opened the version; a closed version ends at the next version''s START_TIME or at the delete''s UPDATED_AT; the open version has END_TIME 9999-12-31 and IS_CURRENT = TRUE; a deleted customer has none until revived. An upsert that changes no attribute makes no version; a late row takes its place in the timeline.';
+
+-- The task's working set (04_scd.sql): filled, used and emptied inside one transaction, so it
+-- is empty between runs. A permanent table, because creating a temporary one inside the
+-- transaction would commit it (DDL commits the active transaction,
+-- https://docs.snowflake.com/en/sql-reference/transactions).
+CREATE TABLE IF NOT EXISTS CUSTOMER_SCD_WORK (
+    CUSTOMER_ID NUMBER(38, 0) NOT NULL,
+    FIRST_NAME VARCHAR(256),
+    LAST_NAME VARCHAR(256),
+    EMAIL VARCHAR(254),
+    STREET VARCHAR(256),
+    CITY VARCHAR(256),
+    STATE VARCHAR(256),
+    COUNTRY VARCHAR(256),
+    UPDATED_AT TIMESTAMP_NTZ(9) NOT NULL,
+    OP VARCHAR(1) NOT NULL,
+    _FILE_NAME VARCHAR(1024) NOT NULL,
+    _FILE_ROW_NUMBER NUMBER(38, 0) NOT NULL,
+    FROM_TIME TIMESTAMP_NTZ(9) NOT NULL
+)
+COMMENT = 'Working set of TSK_SCD_RAW: the CUSTOMER_RAW rows of the customers a run touches, from FROM_TIME (where their timeline is recomputed) on. Empty between runs.';

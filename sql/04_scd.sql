@@ -1,215 +1,55 @@
--- 04_scd.sql: the streams, the change view and the task graph that keep CUSTOMER (SCD1) and
--- CUSTOMER_HISTORY (SCD2) up to date.
---   snow sql -f sql/04_scd.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW -D warehouse=PIPELINE_WH \
---       -D schedule='1 MINUTE'
--- Safe to re-run: streams are kept (replacing one would lose its pending changes); the tasks
--- are replaced in the order Snowflake allows: "The root task must be suspended before any task is
--- recreated" (https://docs.snowflake.com/en/sql-reference/sql/create-task), and "Before resuming
--- the root task of your Task Graph, resume all child tasks"
--- (https://docs.snowflake.com/en/sql-reference/sql/alter-task). Replacing a task drops its
--- grants: run 06_grants.sql after this script. Each task body sits between `-- task:<NAME>
--- begin` and `-- task:<NAME> end`, for the tests that read it.
+-- 04_scd.sql: the stream, the timeline view and the task that keep CUSTOMER (SCD1) and
+-- CUSTOMER_HISTORY (SCD2) up to date from CUSTOMER_RAW.
+--   snow sql -f sql/04_scd.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW -D warehouse=PIPELINE_WH
+-- Safe to re-run, and the upgrade path from the two-task graph (TSK_SCD_HIST and the stream
+-- CUSTOMER_CHANGES are dropped): the stream on RAW is kept (replacing it would lose its pending
+-- rows); the task is replaced while suspended: "The root task must be suspended before any task
+-- is recreated" (https://docs.snowflake.com/en/sql-reference/sql/create-task). Replacing a task
+-- drops its grants: run 06_grants.sql after this script. After upgrading a deployed stack, run
+-- 90_rebuild_history.sql once (docs/snowflake-setup.md). The task body sits between
+-- `-- task:<NAME> begin` and `-- task:<NAME> end`, for the tests that read it.
+--
+-- The rule CUSTOMER_HISTORY follows (README, "SCD2: the timeline"): it is a pure function of
+-- the rows in CUSTOMER_RAW. Per customer, rows are ordered by (UPDATED_AT, _FILE_NAME,
+-- _FILE_ROW_NUMBER) and at one UPDATED_AT the last row wins. Walking that order, an upsert that
+-- differs (null-safely) from the open version, or finds none, opens a version at its UPDATED_AT
+-- and closes the open one there; an equal upsert changes nothing; a delete closes the open
+-- version. The open version ends 9999-12-31 with IS_CURRENT. So the result is the same whatever
+-- order files arrive in, however loads are batched, and however often a run fails and retries.
 
 USE SCHEMA <% database %>.<% schema %>;
 
--- Append-only: RAW only ever receives inserts; the MERGE that reads the stream consumes it in
--- its own transaction, so rows loaded meanwhile wait for the next run (no TRUNCATE race).
+-- Append-only: RAW only ever receives inserts. The task consumes it inside one explicit
+-- transaction: "The stream position advances to the transaction start time if the transaction
+-- commits; otherwise it stays at the same position", and "multiple SQL statements within a
+-- transaction see the same set of records in a stream" (repeatable read)
+-- (https://docs.snowflake.com/en/user-guide/streams-intro). Rows loaded meanwhile wait for the
+-- next run. Kept fresh while idle: the task's WHEN calls SYSTEM$STREAM_HAS_DATA, which "prevents
+-- it from becoming stale, provided the stream is empty and the SYSTEM$STREAM_HAS_DATA function
+-- returns FALSE" (same page), and for a triggered task "If a task hasn't run for 12 hours,
+-- Snowflake schedules a health check to prevent streams from becoming stale"
+-- (https://docs.snowflake.com/en/user-guide/tasks-triggered). A non-empty stream is consumed by
+-- the next run within the trigger interval.
 CREATE STREAM IF NOT EXISTS CUSTOMER_RAW_CHANGES
 ON TABLE CUSTOMER_RAW
 APPEND_ONLY = TRUE
-COMMENT = 'New CUSTOMER_RAW rows not yet merged into CUSTOMER.';
+COMMENT = 'New CUSTOMER_RAW rows not yet applied to CUSTOMER and CUSTOMER_HISTORY.';
 
-CREATE STREAM IF NOT EXISTS CUSTOMER_CHANGES
-ON TABLE CUSTOMER
-COMMENT = 'Changes to CUSTOMER not yet applied to CUSTOMER_HISTORY.';
-
--- What CUSTOMER_HISTORY must do for each changed customer, compared with its current version
--- (not with the stream's before-image: SCD1 also advances UPDATED_AT for upserts that change
--- no attribute, and those must not make a version):
---   CLOSE    end the current version at the change's UPDATED_AT (a change or a delete);
---   OPEN     start a new current version at the change's UPDATED_AT;
---   REPLACE  a change with the same UPDATED_AT as the current version corrects it in place
---            (closing and opening at one instant would collide on the key).
--- Attributes are compared null-safely (IS DISTINCT FROM).
-CREATE OR REPLACE VIEW V_CUSTOMER_CHANGE_DATA
-COMMENT = 'Pending SCD2 actions (CLOSE, OPEN, REPLACE) derived from CUSTOMER_CHANGES.'
-AS
-WITH changed AS (
-    SELECT
-        c.CUSTOMER_ID,
-        c.FIRST_NAME,
-        c.LAST_NAME,
-        c.EMAIL,
-        c.STREET,
-        c.CITY,
-        c.STATE,
-        c.COUNTRY,
-        c.UPDATED_AT,
-        c.IS_DELETED,
-        h.START_TIME AS CURRENT_START_TIME,
-        h.CUSTOMER_ID IS NOT NULL AS HAS_CURRENT,
-        NOT c.IS_DELETED
-        AND (
-            h.CUSTOMER_ID IS NULL
-            OR c.FIRST_NAME IS DISTINCT FROM h.FIRST_NAME
-            OR c.LAST_NAME IS DISTINCT FROM h.LAST_NAME
-            OR c.EMAIL IS DISTINCT FROM h.EMAIL
-            OR c.STREET IS DISTINCT FROM h.STREET
-            OR c.CITY IS DISTINCT FROM h.CITY
-            OR c.STATE IS DISTINCT FROM h.STATE
-            OR c.COUNTRY IS DISTINCT FROM h.COUNTRY
-        ) AS NEEDS_VERSION
-    FROM CUSTOMER_CHANGES AS c
-    LEFT JOIN CUSTOMER_HISTORY AS h
-        ON c.CUSTOMER_ID = h.CUSTOMER_ID AND h.IS_CURRENT
-    WHERE c.METADATA$ACTION = 'INSERT'
-)
-
-SELECT
-    CUSTOMER_ID,
-    CURRENT_START_TIME AS START_TIME,
-    UPDATED_AT AS END_TIME,
-    'CLOSE' AS DML_TYPE,
-    CAST(NULL AS VARCHAR(256)) AS FIRST_NAME,
-    CAST(NULL AS VARCHAR(256)) AS LAST_NAME,
-    CAST(NULL AS VARCHAR(254)) AS EMAIL,
-    CAST(NULL AS VARCHAR(256)) AS STREET,
-    CAST(NULL AS VARCHAR(256)) AS CITY,
-    CAST(NULL AS VARCHAR(256)) AS STATE,
-    CAST(NULL AS VARCHAR(256)) AS COUNTRY
-FROM changed
-WHERE
-    HAS_CURRENT
-    AND (IS_DELETED OR NEEDS_VERSION)
-    AND NOT (NEEDS_VERSION AND CURRENT_START_TIME = UPDATED_AT)
-
-UNION ALL
-
-SELECT
-    CUSTOMER_ID,
-    CURRENT_START_TIME AS START_TIME,
-    CAST(NULL AS TIMESTAMP_NTZ(9)) AS END_TIME,
-    'REPLACE' AS DML_TYPE,
-    FIRST_NAME,
-    LAST_NAME,
-    EMAIL,
-    STREET,
-    CITY,
-    STATE,
-    COUNTRY
-FROM changed
-WHERE HAS_CURRENT AND NEEDS_VERSION AND CURRENT_START_TIME = UPDATED_AT
-
-UNION ALL
-
-SELECT
-    CUSTOMER_ID,
-    UPDATED_AT AS START_TIME,
-    CAST(NULL AS TIMESTAMP_NTZ(9)) AS END_TIME,
-    'OPEN' AS DML_TYPE,
-    FIRST_NAME,
-    LAST_NAME,
-    EMAIL,
-    STREET,
-    CITY,
-    STATE,
-    COUNTRY
-FROM changed
-WHERE NEEDS_VERSION AND NOT (HAS_CURRENT AND CURRENT_START_TIME = UPDATED_AT);
-
--- Tasks can only be changed while the graph's root is suspended.
+-- The previous design's second task and its stream on CUSTOMER (history per task run, which
+-- lost versions). The root must be suspended before a task is dropped from its graph.
 ALTER TASK IF EXISTS TSK_SCD_RAW SUSPEND;
+DROP TASK IF EXISTS TSK_SCD_HIST;
+DROP STREAM IF EXISTS CUSTOMER_CHANGES;
+DROP VIEW IF EXISTS V_CUSTOMER_CHANGE_DATA;
 
-CREATE OR REPLACE TASK TSK_SCD_RAW
-    WAREHOUSE = <% warehouse %>
-    SCHEDULE = '<% schedule %>'
-    COMMENT = 'SCD1: merges new CUSTOMER_RAW rows into CUSTOMER, newest version per customer wins.'
-WHEN SYSTEM$STREAM_HAS_DATA('CUSTOMER_RAW_CHANGES')
+-- The versions of the customers in CUSTOMER_SCD_WORK, from each one's FROM_TIME on, by the
+-- rule above. WHERE applies before the window functions of its SELECT, so LEAD in `versions`
+-- finds the next opening upsert or delete: the instant the version ends.
+CREATE OR REPLACE VIEW V_CUSTOMER_TIMELINE
+COMMENT = 'CUSTOMER_HISTORY rows recomputed from the rows in CUSTOMER_SCD_WORK (the task''s working set).'
 AS
--- task:TSK_SCD_RAW begin
--- One row per customer from this batch: the newest by (UPDATED_AT, file name, row number).
--- IS_NEWER: whether it is newer than what CUSTOMER holds, by the same ordering. Only newer rows
--- are applied, so the result does not depend on the order files arrive in or on how loads are
--- batched between runs.
-    MERGE INTO CUSTOMER AS tgt
-    USING (
-        SELECT
-            r.CUSTOMER_ID,
-            r.FIRST_NAME,
-            r.LAST_NAME,
-            r.EMAIL,
-            r.STREET,
-            r.CITY,
-            r.STATE,
-            r.COUNTRY,
-            r.UPDATED_AT,
-            r.OP,
-            r._FILE_NAME,
-            r._FILE_ROW_NUMBER,
-            (
-                c.CUSTOMER_ID IS NULL
-                OR r.UPDATED_AT > c.UPDATED_AT
-                OR (r.UPDATED_AT = c.UPDATED_AT AND r._FILE_NAME > c._FILE_NAME)
-                OR (
-                    r.UPDATED_AT = c.UPDATED_AT
-                    AND r._FILE_NAME = c._FILE_NAME
-                    AND r._FILE_ROW_NUMBER > c._FILE_ROW_NUMBER
-                )
-            ) AS IS_NEWER
-        FROM (
-            SELECT
-                CUSTOMER_ID,
-                FIRST_NAME,
-                LAST_NAME,
-                EMAIL,
-                STREET,
-                CITY,
-                STATE,
-                COUNTRY,
-                UPDATED_AT,
-                OP,
-                _FILE_NAME,
-                _FILE_ROW_NUMBER
-            FROM CUSTOMER_RAW_CHANGES
-            QUALIFY
-                ROW_NUMBER() OVER (
-                    PARTITION BY CUSTOMER_ID
-                    ORDER BY UPDATED_AT DESC, _FILE_NAME DESC, _FILE_ROW_NUMBER DESC
-                ) = 1
-        ) AS r
-        LEFT JOIN CUSTOMER AS c ON r.CUSTOMER_ID = c.CUSTOMER_ID
-    ) AS src
-        ON tgt.CUSTOMER_ID = src.CUSTOMER_ID
-    -- A newer delete: tombstone (attributes kept, UPDATED_AT = the delete's time).
-    WHEN MATCHED AND src.IS_NEWER AND src.OP = 'D'
-    THEN
-        UPDATE SET
-            IS_DELETED = TRUE,
-            UPDATED_AT = src.UPDATED_AT,
-            _FILE_NAME = src._FILE_NAME,
-            _FILE_ROW_NUMBER = src._FILE_ROW_NUMBER,
-            _MERGED_AT = SYSDATE()
-    -- A newer upsert: its values (reviving a deleted customer). The ordering columns advance even
-    -- when no attribute changed, so a late, older file is still recognised as older.
-    WHEN MATCHED AND src.IS_NEWER AND src.OP = 'U'
-    THEN
-        UPDATE SET
-            FIRST_NAME = src.FIRST_NAME,
-            LAST_NAME = src.LAST_NAME,
-            EMAIL = src.EMAIL,
-            STREET = src.STREET,
-            CITY = src.CITY,
-            STATE = src.STATE,
-            COUNTRY = src.COUNTRY,
-            UPDATED_AT = src.UPDATED_AT,
-            IS_DELETED = FALSE,
-            _FILE_NAME = src._FILE_NAME,
-            _FILE_ROW_NUMBER = src._FILE_ROW_NUMBER,
-            _MERGED_AT = SYSDATE()
-    -- A new id; a delete of an unknown id becomes a tombstone, so an older upsert arriving later
-    -- cannot create the customer.
-    WHEN NOT MATCHED
-    THEN INSERT (
+WITH last_at_each_instant AS (
+    SELECT
         CUSTOMER_ID,
         FIRST_NAME,
         LAST_NAME,
@@ -219,60 +59,286 @@ AS
         STATE,
         COUNTRY,
         UPDATED_AT,
-        IS_DELETED,
+        OP
+    FROM CUSTOMER_SCD_WORK
+    QUALIFY
+        ROW_NUMBER() OVER (
+            PARTITION BY CUSTOMER_ID, UPDATED_AT
+            ORDER BY _FILE_NAME DESC, _FILE_ROW_NUMBER DESC
+        ) = 1
+),
+
+steps AS (
+    SELECT
+        *,
+        LAG(OP) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_OP,
+        LAG(FIRST_NAME) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_FIRST_NAME,
+        LAG(LAST_NAME) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_LAST_NAME,
+        LAG(EMAIL) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_EMAIL,
+        LAG(STREET) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_STREET,
+        LAG(CITY) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_CITY,
+        LAG(STATE) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_STATE,
+        LAG(COUNTRY) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS PREVIOUS_COUNTRY
+    FROM last_at_each_instant
+),
+
+-- OPENS: an upsert after nothing, after a delete, or with other attributes than the upsert
+-- before it (the open version holds the attributes of the last upsert).
+changes AS (
+    SELECT
+        *,
+        OP = 'U'
+        AND (
+            PREVIOUS_OP IS NULL
+            OR PREVIOUS_OP = 'D'
+            OR FIRST_NAME IS DISTINCT FROM PREVIOUS_FIRST_NAME
+            OR LAST_NAME IS DISTINCT FROM PREVIOUS_LAST_NAME
+            OR EMAIL IS DISTINCT FROM PREVIOUS_EMAIL
+            OR STREET IS DISTINCT FROM PREVIOUS_STREET
+            OR CITY IS DISTINCT FROM PREVIOUS_CITY
+            OR STATE IS DISTINCT FROM PREVIOUS_STATE
+            OR COUNTRY IS DISTINCT FROM PREVIOUS_COUNTRY
+        ) AS OPENS
+    FROM steps
+),
+
+versions AS (
+    SELECT
+        *,
+        LEAD(UPDATED_AT) OVER (PARTITION BY CUSTOMER_ID ORDER BY UPDATED_AT) AS ENDS_AT
+    FROM changes
+    WHERE OPENS OR OP = 'D'
+)
+
+SELECT
+    CUSTOMER_ID,
+    FIRST_NAME,
+    LAST_NAME,
+    EMAIL,
+    STREET,
+    CITY,
+    STATE,
+    COUNTRY,
+    UPDATED_AT AS START_TIME,
+    COALESCE(ENDS_AT, CAST('9999-12-31 00:00:00' AS TIMESTAMP_NTZ(9))) AS END_TIME,
+    ENDS_AT IS NULL AS IS_CURRENT
+FROM versions
+WHERE OPENS;
+
+-- Triggered: no SCHEDULE, so the task runs when the stream has data, "at most every 30 seconds
+-- by default" (USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS, down to 10)
+-- (https://docs.snowflake.com/en/user-guide/tasks-triggered: "Do not include the SCHEDULE
+-- parameter"). A fixed schedule and serverless compute are documented options
+-- (docs/snowflake-setup.md). Runs never overlap (OVERLAP_POLICY's default is NO_OVERLAP,
+-- https://docs.snowflake.com/en/sql-reference/sql/create-task), so one run at a time uses
+-- CUSTOMER_SCD_WORK.
+--
+-- The body is one Snowflake Scripting block, in EXECUTE IMMEDIATE $$ … $$ so that clients split
+-- the script at the right semicolons (https://docs.snowflake.com/en/sql-reference/sql/execute-immediate;
+-- the CREATE TASK page lists "Procedural logic using Snowflake Scripting" as a body). Its one
+-- transaction reads the stream, updates CUSTOMER and CUSTOMER_HISTORY, and commits both with
+-- the stream's new offset, or nothing: "If the exception is not handled … the open
+-- transaction is implicitly rolled back"; the handler rolls back explicitly and re-raises
+-- ("omit this argument" to raise the same exception again,
+-- https://docs.snowflake.com/en/sql-reference/snowflake-scripting/raise), so the run is
+-- FAILED in TASK_HISTORY and the next run retries the same rows. No DDL inside: "If a DDL
+-- statement is executed while a transaction is active, the DDL statement … implicitly commits
+-- the active transaction" (https://docs.snowflake.com/en/sql-reference/transactions), which is
+-- why the working set is a permanent table and not a temporary one.
+CREATE OR REPLACE TASK TSK_SCD_RAW
+    WAREHOUSE = <% warehouse %>
+    COMMENT = 'SCD1 and SCD2: applies new CUSTOMER_RAW rows to CUSTOMER and CUSTOMER_HISTORY in one transaction.'
+WHEN SYSTEM$STREAM_HAS_DATA('CUSTOMER_RAW_CHANGES')
+AS
+-- task:TSK_SCD_RAW begin
+EXECUTE IMMEDIATE $$
+BEGIN
+    BEGIN TRANSACTION;
+
+    -- 1. The working set: for each customer with new rows, its RAW rows from FROM_TIME on.
+    -- FROM_TIME is the start of the version open just before its earliest new row (else that
+    -- row's time): everything earlier stays as it is. So the rows a run reads and writes are
+    -- the touched customers' rows from their affected version on, whatever the size of the
+    -- table: the predicate (CUSTOMER_ID, UPDATED_AT >= FROM_TIME) per customer. Snowflake
+    -- prunes micro-partitions by the value ranges it keeps per column
+    -- (https://docs.snowflake.com/en/user-guide/tables-clustering-micropartitions); RAW is
+    -- clustered by load order, which follows UPDATED_AT. For a very large RAW,
+    -- `ALTER TABLE CUSTOMER_RAW CLUSTER BY (CUSTOMER_ID, UPDATED_AT)` makes the per-customer
+    -- predicate prunable too (https://docs.snowflake.com/en/user-guide/tables-clustering-keys;
+    -- docs/snowflake-setup.md). Reading the stream here consumes it when this transaction
+    -- commits.
+    INSERT INTO CUSTOMER_SCD_WORK (
+        CUSTOMER_ID,
+        FIRST_NAME,
+        LAST_NAME,
+        EMAIL,
+        STREET,
+        CITY,
+        STATE,
+        COUNTRY,
+        UPDATED_AT,
+        OP,
         _FILE_NAME,
         _FILE_ROW_NUMBER,
-        _MERGED_AT
-    ) VALUES (
-        src.CUSTOMER_ID,
-        src.FIRST_NAME,
-        src.LAST_NAME,
-        src.EMAIL,
-        src.STREET,
-        src.CITY,
-        src.STATE,
-        src.COUNTRY,
-        src.UPDATED_AT,
-        src.OP = 'D',
-        src._FILE_NAME,
-        src._FILE_ROW_NUMBER,
-        SYSDATE()
-    );
--- task:TSK_SCD_RAW end
+        FROM_TIME
+    )
+    SELECT
+        r.CUSTOMER_ID,
+        r.FIRST_NAME,
+        r.LAST_NAME,
+        r.EMAIL,
+        r.STREET,
+        r.CITY,
+        r.STATE,
+        r.COUNTRY,
+        r.UPDATED_AT,
+        r.OP,
+        r._FILE_NAME,
+        r._FILE_ROW_NUMBER,
+        a.FROM_TIME
+    FROM CUSTOMER_RAW AS r
+    INNER JOIN (
+        SELECT
+            t.CUSTOMER_ID,
+            COALESCE(MAX(h.START_TIME), t.EARLIEST_NEW) AS FROM_TIME
+        FROM (
+            SELECT
+                CUSTOMER_ID,
+                MIN(UPDATED_AT) AS EARLIEST_NEW
+            FROM CUSTOMER_RAW_CHANGES
+            GROUP BY CUSTOMER_ID
+        ) AS t
+        LEFT JOIN CUSTOMER_HISTORY AS h
+            ON h.CUSTOMER_ID = t.CUSTOMER_ID AND h.START_TIME < t.EARLIEST_NEW
+        GROUP BY t.CUSTOMER_ID, t.EARLIEST_NEW
+    ) AS a
+        ON r.CUSTOMER_ID = a.CUSTOMER_ID AND r.UPDATED_AT >= a.FROM_TIME;
 
-CREATE OR REPLACE TASK TSK_SCD_HIST
-    WAREHOUSE = <% warehouse %>
-    COMMENT = 'SCD2: applies the changes of CUSTOMER to CUSTOMER_HISTORY (closes, opens, corrects versions).'
-    AFTER TSK_SCD_RAW
-WHEN SYSTEM$STREAM_HAS_DATA('CUSTOMER_CHANGES')
-AS
--- task:TSK_SCD_HIST begin
--- Keyed on (CUSTOMER_ID, START_TIME). Per customer the view yields at most one CLOSE or REPLACE
--- (for the current version) and one OPEN (for a new start time), so no target row matches two
--- source rows. An OPEN whose key exists (a version closed at its own start instant, then
--- revived at that instant) reopens it.
-    MERGE INTO CUSTOMER_HISTORY AS h
-    USING V_CUSTOMER_CHANGE_DATA AS c
-        ON h.CUSTOMER_ID = c.CUSTOMER_ID AND h.START_TIME = c.START_TIME
-    WHEN MATCHED AND c.DML_TYPE = 'CLOSE'
-    THEN
-        UPDATE SET
-            END_TIME = c.END_TIME,
-            IS_CURRENT = FALSE
-    WHEN MATCHED AND c.DML_TYPE IN ('REPLACE', 'OPEN')
-    THEN
-        UPDATE SET
-            FIRST_NAME = c.FIRST_NAME,
-            LAST_NAME = c.LAST_NAME,
-            EMAIL = c.EMAIL,
-            STREET = c.STREET,
-            CITY = c.CITY,
-            STATE = c.STATE,
-            COUNTRY = c.COUNTRY,
-            END_TIME = CAST('9999-12-31 00:00:00' AS TIMESTAMP_NTZ(9)),
-            IS_CURRENT = TRUE
-    WHEN NOT MATCHED AND c.DML_TYPE = 'OPEN'
-    THEN INSERT (
+    -- 2. SCD1. One row per customer: the newest by (UPDATED_AT, file name, row number); the
+    -- working set holds every row from FROM_TIME on, so that is the customer's newest row.
+    -- IS_NEWER: whether it is newer than what CUSTOMER holds, by the same ordering, so
+    -- _MERGED_AT moves only when CUSTOMER changes.
+        MERGE INTO CUSTOMER AS tgt
+        USING (
+            SELECT
+                r.CUSTOMER_ID,
+                r.FIRST_NAME,
+                r.LAST_NAME,
+                r.EMAIL,
+                r.STREET,
+                r.CITY,
+                r.STATE,
+                r.COUNTRY,
+                r.UPDATED_AT,
+                r.OP,
+                r._FILE_NAME,
+                r._FILE_ROW_NUMBER,
+                (
+                    c.CUSTOMER_ID IS NULL
+                    OR r.UPDATED_AT > c.UPDATED_AT
+                    OR (r.UPDATED_AT = c.UPDATED_AT AND r._FILE_NAME > c._FILE_NAME)
+                    OR (
+                        r.UPDATED_AT = c.UPDATED_AT
+                        AND r._FILE_NAME = c._FILE_NAME
+                        AND r._FILE_ROW_NUMBER > c._FILE_ROW_NUMBER
+                    )
+                ) AS IS_NEWER
+            FROM (
+                SELECT
+                    CUSTOMER_ID,
+                    FIRST_NAME,
+                    LAST_NAME,
+                    EMAIL,
+                    STREET,
+                    CITY,
+                    STATE,
+                    COUNTRY,
+                    UPDATED_AT,
+                    OP,
+                    _FILE_NAME,
+                    _FILE_ROW_NUMBER
+                FROM CUSTOMER_SCD_WORK
+                QUALIFY
+                    ROW_NUMBER() OVER (
+                        PARTITION BY CUSTOMER_ID
+                        ORDER BY UPDATED_AT DESC, _FILE_NAME DESC, _FILE_ROW_NUMBER DESC
+                    ) = 1
+            ) AS r
+            LEFT JOIN CUSTOMER AS c ON r.CUSTOMER_ID = c.CUSTOMER_ID
+        ) AS src
+            ON tgt.CUSTOMER_ID = src.CUSTOMER_ID
+        -- A newer delete: tombstone (attributes kept, UPDATED_AT = the delete's time).
+        WHEN MATCHED AND src.IS_NEWER AND src.OP = 'D'
+        THEN
+            UPDATE SET
+                IS_DELETED = TRUE,
+                UPDATED_AT = src.UPDATED_AT,
+                _FILE_NAME = src._FILE_NAME,
+                _FILE_ROW_NUMBER = src._FILE_ROW_NUMBER,
+                _MERGED_AT = SYSDATE()
+        -- A newer upsert: its values (reviving a deleted customer). The ordering columns advance even
+        -- when no attribute changed, so a late, older file is still recognised as older.
+        WHEN MATCHED AND src.IS_NEWER AND src.OP = 'U'
+        THEN
+            UPDATE SET
+                FIRST_NAME = src.FIRST_NAME,
+                LAST_NAME = src.LAST_NAME,
+                EMAIL = src.EMAIL,
+                STREET = src.STREET,
+                CITY = src.CITY,
+                STATE = src.STATE,
+                COUNTRY = src.COUNTRY,
+                UPDATED_AT = src.UPDATED_AT,
+                IS_DELETED = FALSE,
+                _FILE_NAME = src._FILE_NAME,
+                _FILE_ROW_NUMBER = src._FILE_ROW_NUMBER,
+                _MERGED_AT = SYSDATE()
+        -- A new id; a delete of an unknown id becomes a tombstone, so an older upsert arriving later
+        -- cannot create the customer.
+        WHEN NOT MATCHED
+        THEN INSERT (
+            CUSTOMER_ID,
+            FIRST_NAME,
+            LAST_NAME,
+            EMAIL,
+            STREET,
+            CITY,
+            STATE,
+            COUNTRY,
+            UPDATED_AT,
+            IS_DELETED,
+            _FILE_NAME,
+            _FILE_ROW_NUMBER,
+            _MERGED_AT
+        ) VALUES (
+            src.CUSTOMER_ID,
+            src.FIRST_NAME,
+            src.LAST_NAME,
+            src.EMAIL,
+            src.STREET,
+            src.CITY,
+            src.STATE,
+            src.COUNTRY,
+            src.UPDATED_AT,
+            src.OP = 'D',
+            src._FILE_NAME,
+            src._FILE_ROW_NUMBER,
+            SYSDATE()
+        );
+
+    -- 3. SCD2. The touched customers' versions from FROM_TIME on are replaced by the timeline
+    -- recomputed from the working set: new versions appear, neighbours' START/END/IS_CURRENT
+    -- change, versions a late row made obsolete go.
+    DELETE FROM CUSTOMER_HISTORY AS h
+    USING (
+        SELECT DISTINCT
+            CUSTOMER_ID,
+            FROM_TIME
+        FROM CUSTOMER_SCD_WORK
+    ) AS a
+    WHERE h.CUSTOMER_ID = a.CUSTOMER_ID AND h.START_TIME >= a.FROM_TIME;
+
+    INSERT INTO CUSTOMER_HISTORY (
         CUSTOMER_ID,
         FIRST_NAME,
         LAST_NAME,
@@ -284,21 +350,30 @@ AS
         START_TIME,
         END_TIME,
         IS_CURRENT
-    ) VALUES (
-        c.CUSTOMER_ID,
-        c.FIRST_NAME,
-        c.LAST_NAME,
-        c.EMAIL,
-        c.STREET,
-        c.CITY,
-        c.STATE,
-        c.COUNTRY,
-        c.START_TIME,
-        CAST('9999-12-31 00:00:00' AS TIMESTAMP_NTZ(9)),
-        TRUE
-    );
--- task:TSK_SCD_HIST end
+    )
+    SELECT
+        CUSTOMER_ID,
+        FIRST_NAME,
+        LAST_NAME,
+        EMAIL,
+        STREET,
+        CITY,
+        STATE,
+        COUNTRY,
+        START_TIME,
+        END_TIME,
+        IS_CURRENT
+    FROM V_CUSTOMER_TIMELINE;
 
--- Children first, then the root: resuming the root starts the schedule.
-ALTER TASK TSK_SCD_HIST RESUME;
+    DELETE FROM CUSTOMER_SCD_WORK;
+
+    COMMIT;
+EXCEPTION
+    WHEN OTHER THEN
+        ROLLBACK;
+        RAISE;
+END;
+$$;
+-- task:TSK_SCD_RAW end
+
 ALTER TASK TSK_SCD_RAW RESUME;

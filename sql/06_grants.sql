@@ -21,7 +21,6 @@ GRANT SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
 -- - TASK_HISTORY and SHOW TASKS answer for the owner or "a role with either the MONITOR or
 --   OPERATE privilege on a task" (https://docs.snowflake.com/en/sql-reference/sql/show-tasks).
 GRANT MONITOR ON TASK TSK_SCD_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
-GRANT MONITOR ON TASK TSK_SCD_HIST TO ROLE CUSTOMER_PIPELINE_MONITOR;
 -- - SYSTEM$PIPE_STATUS answers for the pipe owner or a role with MONITOR
 --   (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status).
 GRANT MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_MONITOR;
@@ -33,4 +32,8 @@ GRANT REFERENCES ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_MONITOR;
 -- - SHOW STREAMS lists a stream for SELECT on it (same page, stream privileges); reading one
 --   also needs SELECT on its table, which this role does not have.
 GRANT SELECT ON STREAM CUSTOMER_RAW_CHANGES TO ROLE CUSTOMER_PIPELINE_MONITOR;
-GRANT SELECT ON STREAM CUSTOMER_CHANGES TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- - Merge lag: the age of the oldest loaded row not yet applied, through a view that shows no
+--   customer data. A view runs with its owner's privileges, so SELECT on it is all this role
+--   needs (https://docs.snowflake.com/en/user-guide/views-introduction; the view is in
+--   05_monitoring.sql).
+GRANT SELECT ON VIEW PIPELINE_MERGE_LAG TO ROLE CUSTOMER_PIPELINE_MONITOR;

@@ -5,7 +5,6 @@
 -- because 01_account.sql grants that role to SYSADMIN.
 
 ALTER TASK IF EXISTS <% database %>.<% schema %>.TSK_SCD_RAW SUSPEND;
-DROP TASK IF EXISTS <% database %>.<% schema %>.TSK_SCD_HIST;
 DROP TASK IF EXISTS <% database %>.<% schema %>.TSK_SCD_RAW;
 DROP PIPE IF EXISTS <% database %>.<% schema %>.CUSTOMER_PIPE;
 DROP SCHEMA IF EXISTS <% database %>.<% schema %> CASCADE;

@@ -124,6 +124,10 @@ pub struct StreamSpec {
     /// The table (full name).
     pub table: String,
     pub append_only: bool,
+    /// SHOW_INITIAL_ROWS = TRUE: the first consumption returns the rows the table held at
+    /// creation too.
+    #[serde(default)]
+    pub initial_rows: bool,
     /// The table's declared key, to pair a delete and an insert as an update.
     pub key: Vec<String>,
 }

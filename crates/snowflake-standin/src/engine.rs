@@ -205,13 +205,19 @@ impl Engine {
     }
 
     /// An append-only stream reads rows past an offset in the table (DuckDB's rowid grows with
-    /// appends, and RAW is never updated or deleted from); a standard stream is the difference
-    /// between the table and a snapshot taken at the last consuming commit.
+    /// appends, and RAW is never updated or deleted from), from 0 with SHOW_INITIAL_ROWS; a
+    /// standard stream is the difference between the table and a snapshot taken at the last
+    /// consuming commit. A replaced stream starts afresh.
     pub(crate) fn create_stream(&self, name: &str, stream: &StreamSpec) -> Result<(), SqlError> {
         let table = short(&stream.table);
         let sql = if stream.append_only {
+            let start = if stream.initial_rows {
+                "SELECT 0".to_owned()
+            } else {
+                format!("SELECT coalesce(max(rowid) + 1, 0) FROM {table}")
+            };
             format!(
-                "INSERT INTO __standin_stream_offsets SELECT '{name}', coalesce(max(rowid) + 1, 0) FROM {table} ON CONFLICT DO NOTHING;
+                "INSERT OR REPLACE INTO __standin_stream_offsets SELECT '{name}', ({start});
                  CREATE OR REPLACE VIEW {name} AS
                  SELECT *, 'INSERT' AS \"METADATA$ACTION\", FALSE AS \"METADATA$ISUPDATE\", CAST(rowid AS VARCHAR) AS \"METADATA$ROW_ID\"
                  FROM {table}
@@ -230,7 +236,7 @@ impl Engine {
                     .join(" AND ")
             };
             format!(
-                "CREATE TABLE IF NOT EXISTS {snapshot} AS SELECT * FROM {table};
+                "CREATE OR REPLACE TABLE {snapshot} AS SELECT * FROM {table};
                  CREATE OR REPLACE VIEW {name} AS
                  WITH n AS (SELECT * FROM {table} EXCEPT ALL SELECT * FROM {snapshot}),
                       o AS (SELECT * FROM {snapshot} EXCEPT ALL SELECT * FROM {table})
@@ -321,3 +327,20 @@ mod tests {
         assert_eq!(script_role("-- no role\nSELECT 1;"), None);
     }
 }
+
+/// What a committing transaction runs to consume `stream` (full name): an append-only stream's
+/// offset moves past the table's last row; a standard stream's snapshot becomes the table.
+pub(crate) fn consume_stream_sql(name: &str, stream: &StreamSpec) -> String {
+    let name = short(name);
+    let table = short(&stream.table);
+    if stream.append_only {
+        format!(
+            "UPDATE __standin_stream_offsets SET row_offset = (SELECT coalesce(max(rowid) + 1, 0) FROM {table}) WHERE name = '{name}'"
+        )
+    } else {
+        format!(
+            "DELETE FROM __standin_snapshot_{name}; INSERT INTO __standin_snapshot_{name} SELECT * FROM {table}"
+        )
+    }
+}
+

@@ -13,6 +13,7 @@ pub mod engine;
 mod error;
 mod parse;
 pub mod pipe;
+mod scripting;
 mod server;
 mod session;
 mod show;

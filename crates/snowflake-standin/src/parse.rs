@@ -35,6 +35,16 @@ pub fn tokenize(statement: &str) -> Result<Vec<Located>, SqlError> {
             i = statement[i..].find('\n').map_or(bytes.len(), |n| i + n);
         } else if statement[i..].starts_with("/*") {
             i = statement[i..].find("*/").map_or(bytes.len(), |n| i + n + 2);
+        } else if statement[i..].starts_with("$$") {
+            // A dollar-quoted string constant: everything up to the next `$$`, as written.
+            let close = statement[i + 2..]
+                .find("$$")
+                .ok_or_else(|| SqlError::syntax("a $$ string is not closed"))?;
+            tokens.push(Located {
+                token: Token::Str(statement[i + 2..i + 2 + close].to_owned()),
+                at: start,
+            });
+            i += close + 4;
         } else if c == b'\'' {
             let mut value = String::new();
             i += 1;

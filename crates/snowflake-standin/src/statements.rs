@@ -75,7 +75,7 @@ pub fn execute_as(
     let (sql, visible_pipes) = {
         let catalog = engine.catalog();
         authorize(&catalog, session, &sql, engine.data_schema())?;
-        let sql = rewrite(&sql, &params, &catalog, session)?;
+        let sql = unqualify(&rewrite(&sql, &params, &catalog, session)?, engine.data_schema());
         if sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA") {
             return Err(SqlError::not_modelled(
                 "INFORMATION_SCHEMA views (TASK_HISTORY and COPY_HISTORY are modelled)",
@@ -422,6 +422,38 @@ pub fn rewrite(
     ))
 }
 
+/// `DATABASE.SCHEMA.NAME` of the data schema as DuckDB names it, `NAME` (it keeps one schema).
+/// Run after [`authorize`], which resolved every qualified name as Snowflake does.
+pub fn unqualify(sql: &str, data_schema: &str) -> String {
+    let prefix = format!("{data_schema}.");
+    let mut out = String::with_capacity(sql.len());
+    let mut in_quote = false;
+    let mut previous = ' ';
+    let mut at = 0;
+    while let Some(c) = sql[at..].chars().next() {
+        let starts_word =
+            !(previous.is_ascii_alphanumeric() || matches!(previous, '_' | '$' | '.' | '"'));
+        let here = &sql[at..];
+        if !in_quote
+            && starts_word
+            && here
+                .get(..prefix.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(&prefix))
+        {
+            at += prefix.len();
+            previous = '.';
+            continue;
+        }
+        if c == '\'' {
+            in_quote = !in_quote;
+        }
+        out.push(c);
+        previous = c;
+        at += c.len_utf8();
+    }
+    out
+}
+
 fn replace_ignoring_case(sql: &str, from: &str, to: &str) -> String {
     let mut out = sql.to_owned();
     while let Some(at) = out.to_ascii_uppercase().find(from) {
@@ -619,6 +651,17 @@ mod tests {
         assert_eq!(
             rewrite(sql, &[], &catalog, &session).unwrap(),
             "SELECT NAME FROM (SELECT * FROM __standin_task_history WHERE SCHEDULED_TIME >= TO_TIMESTAMP_LTZ(?) AND 10000 > 0 AND (NOT TRUE OR STATE IN ('FAILED', 'FAILED_AND_AUTO_SUSPENDED', 'CANCELLED')) AND FALSE) WHERE SCHEMA_NAME = ?"
+        );
+    }
+
+    #[test]
+    fn qualified_names_of_the_data_schema_become_duckdb_names() {
+        assert_eq!(
+            unqualify(
+                "SELECT * FROM customers.raw.V JOIN CUSTOMERS.RAW.T ON 'CUSTOMERS.RAW.' = X.CUSTOMERS.RAW.Y",
+                "CUSTOMERS.RAW"
+            ),
+            "SELECT * FROM V JOIN T ON 'CUSTOMERS.RAW.' = X.CUSTOMERS.RAW.Y"
         );
     }
 

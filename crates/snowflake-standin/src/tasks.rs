@@ -10,6 +10,7 @@ use crate::access;
 use crate::catalog::{Kind, TaskSpec, TaskState};
 use crate::engine::Engine;
 use crate::error::SqlError;
+use crate::scripting::{self, Block, Step};
 use crate::session::Session;
 
 /// The state of a run, as TASK_HISTORY's STATE column spells it.
@@ -133,53 +134,33 @@ impl Engine {
         }
     }
 
-    /// The body, as the owner, and the offsets of the streams it reads, in one transaction:
-    /// the offsets move only if the DML commits.
+    /// The body, as the owner: one statement (committed with the offsets of the streams it
+    /// reads), or a Snowflake Scripting block run as [`Engine::run_block`] runs it.
     fn execute_task_body(&self, task: &Scheduled) -> Result<u64, SqlError> {
         let short = crate::ddl::short(&task.name).to_owned();
         let failure = self.failures.lock().expect("not poisoned").remove(&short);
-        let consumed = {
-            let catalog = self.catalog();
-            if !access::has_account(&catalog, &task.owner, "EXECUTE TASK") {
-                return Err(SqlError::insufficient_privileges(format!(
-                    "TASK '{}': its owner {} has no EXECUTE TASK on the account",
-                    task.name, task.owner
-                )));
-            }
-            let mut parts = task.name.splitn(3, '.');
-            let session = Session {
-                user: "SYSTEM".into(),
-                role: task.owner.clone(),
-                secondary: Vec::new(),
-                warehouse: task.spec.warehouse.clone(),
-                database: parts.next().map(str::to_owned),
-                schema: parts.next().map(str::to_owned),
-            };
-            crate::statements::authorize(&catalog, &session, &task.spec.body, self.data_schema())?;
-            crate::statements::streams_read(&catalog, &task.spec.body, self.data_schema())
+        if !access::has_account(&self.catalog(), &task.owner, "EXECUTE TASK") {
+            return Err(SqlError::insufficient_privileges(format!(
+                "TASK '{}': its owner {} has no EXECUTE TASK on the account",
+                task.name, task.owner
+            )));
+        }
+        let block = match scripting::execute_immediate(&task.spec.body) {
+            Some(block) => block?,
+            None => Block {
+                body: vec![Step::Sql(task.spec.body.clone())],
+                handler: None,
+            },
         };
-        self.with_connection(|conn| {
-            let tx = conn.transaction()?;
-            if let Some(message) = failure {
-                return Err(SqlError::execution(message));
-            }
-            let rows = tx.execute(task.spec.body.trim_end_matches(';'), [])? as u64;
-            for (name, stream) in consumed {
-                let name = crate::ddl::short(&name);
-                let table = crate::ddl::short(&stream.table);
-                let sql = if stream.append_only {
-                    format!(
-                        "UPDATE __standin_stream_offsets SET row_offset = (SELECT coalesce(max(rowid) + 1, 0) FROM {table}) WHERE name = '{name}'"
-                    )
-                } else {
-                    format!(
-                        "DELETE FROM __standin_snapshot_{name}; INSERT INTO __standin_snapshot_{name} SELECT * FROM {table}"
-                    )
-                };
-                tx.execute_batch(&sql)?;
-            }
-            tx.commit()?;
-            Ok(rows)
-        })
+        let mut parts = task.name.splitn(3, '.');
+        let session = Session {
+            user: "SYSTEM".into(),
+            role: task.owner.clone(),
+            secondary: Vec::new(),
+            warehouse: task.spec.warehouse.clone(),
+            database: parts.next().map(str::to_owned),
+            schema: parts.next().map(str::to_owned),
+        };
+        self.run_block(&session, &block, failure)
     }
 }

@@ -45,7 +45,8 @@ pub fn fill_placeholders(script: &str, values: &[(&str, &str)]) -> Result<String
     Ok(out)
 }
 
-/// Splits a script into statements at `;` outside quotes and comments; comments are dropped.
+/// Splits a script into statements at `;` outside quotes, `$$` strings and comments; comments
+/// outside `$$` strings are dropped.
 pub fn split_statements(script: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current = String::new();
@@ -56,6 +57,20 @@ pub fn split_statements(script: &str) -> Vec<String> {
             '\'' => {
                 in_quote = !in_quote;
                 current.push(c);
+            }
+            // A dollar-quoted string runs to the next `$$`, comments and `;` included
+            // (https://docs.snowflake.com/en/sql-reference/data-types-text#dollar-quoted-string-constants).
+            '$' if !in_quote && chars.peek() == Some(&'$') => {
+                chars.next();
+                current.push_str("$$");
+                let mut previous = ' ';
+                for c in chars.by_ref() {
+                    current.push(c);
+                    if previous == '$' && c == '$' {
+                        break;
+                    }
+                    previous = c;
+                }
             }
             '-' if !in_quote && chars.peek() == Some(&'-') => {
                 for c in chars.by_ref() {

@@ -23,10 +23,7 @@ async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
         .collect();
     assert_eq!(
         states,
-        [
-            ("TSK_SCD_RAW", RunState::Succeeded, None),
-            ("TSK_SCD_HIST", RunState::Succeeded, None)
-        ]
+        [("TSK_SCD_RAW", RunState::Succeeded, None)]
     );
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER").await, [["2"]]);
     assert_eq!(

@@ -218,7 +218,6 @@ fn variables(ingest: &KeyPair, monitor: &KeyPair) -> BTreeMap<String, String> {
         ("bucket_url", "s3://landing/stream_data/"),
         ("aws_role_arn", "arn:aws:iam::000000000000:role/standin"),
         ("admin_user", ADMIN_USER),
-        ("schedule", "1 MINUTE"),
         ("ingest_public_key", ingest.public_key_base64()),
         ("monitor_public_key", monitor.public_key_base64()),
     ]

@@ -222,8 +222,10 @@ pub(super) fn split_list(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// `CREATE STREAM … ON TABLE <t> [APPEND_ONLY = TRUE]`: needs SELECT on the table
-/// (https://docs.snowflake.com/en/sql-reference/sql/create-stream).
+/// `CREATE STREAM … ON TABLE <t> [APPEND_ONLY = TRUE] [SHOW_INITIAL_ROWS = TRUE]`: needs SELECT
+/// on the table (https://docs.snowflake.com/en/sql-reference/sql/create-stream). With
+/// SHOW_INITIAL_ROWS "the first time the stream is consumed, the stream returns all rows that
+/// exist in the source table" (same page); modelled for append-only streams only.
 pub(super) fn stream(
     catalog: &Catalog,
     role: &str,
@@ -233,9 +235,11 @@ pub(super) fn stream(
     c.expect(&["ON", "TABLE"])?;
     let table = session.qualify(&c.word()?)?;
     let mut append_only = false;
+    let mut initial_rows = false;
     for (name, value) in c.properties()? {
         match name.as_str() {
             "APPEND_ONLY" => append_only = value.text() == "TRUE",
+            "SHOW_INITIAL_ROWS" => initial_rows = value.text() == "TRUE",
             "COMMENT" => {}
             other => {
                 return Err(SqlError::not_modelled(format!(
@@ -243,6 +247,11 @@ pub(super) fn stream(
                 )));
             }
         }
+    }
+    if initial_rows && !append_only {
+        return Err(SqlError::not_modelled(
+            "SHOW_INITIAL_ROWS on a standard (not append-only) stream",
+        ));
     }
     let found = catalog.get(Kind::Table, &table);
     access::require(catalog, role, found, &table, "SELECT")?;
@@ -253,6 +262,7 @@ pub(super) fn stream(
     Ok(StreamSpec {
         table,
         append_only,
+        initial_rows,
         key,
     })
 }

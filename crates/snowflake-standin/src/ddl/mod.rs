@@ -60,6 +60,12 @@ pub fn execute(
             c.word()?;
             crate::show::show(engine, session, &mut c).map(Some)
         }
+        "EXECUTE" if c.eat(&["EXECUTE", "IMMEDIATE"]) => {
+            let block = crate::scripting::execute_immediate(statement)
+                .expect("starts with EXECUTE IMMEDIATE")?;
+            let rows = engine.run_block(session, &block, None)?;
+            done(format!("Anonymous block executed ({rows} rows changed)."))
+        }
         "DESC" | "DESCRIBE" | "UNDROP" | "COMMENT" | "EXECUTE" | "CALL" | "COPY" | "PUT"
         | "GET" | "LIST" | "REMOVE" | "BEGIN" | "COMMIT" | "ROLLBACK" | "SET" | "UNSET"
         | "PRAGMA" | "ATTACH" | "DETACH" | "EXPORT" | "IMPORT" | "INSTALL" | "LOAD"

@@ -55,7 +55,6 @@ pub fn variables() -> BTreeMap<String, String> {
             "arn:aws:iam::000000000000:role/test".to_owned(),
         ),
         ("admin_user", "ADMIN".to_owned()),
-        ("schedule", "1 MINUTE".to_owned()),
         ("ingest_public_key", public(INGEST_KEY)),
         ("monitor_public_key", public(MONITOR_KEY)),
     ]
