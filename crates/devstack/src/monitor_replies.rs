@@ -1,5 +1,6 @@
-//! SQL API v2 answers shaped like Snowflake's for the monitor's five checks, in the order they
-//! run (task history, copy history, pipe status, SHOW TASKS, SHOW STREAMS), for scripting a
+//! SQL API v2 answers shaped like Snowflake's for the monitor's six checks, in the order they
+//! run (task history, copy history, pipe status, SHOW TASKS, SHOW STREAMS, merge lag), for
+//! scripting a
 //! [`SnowflakeFake`](crate::SnowflakeFake).
 
 use serde_json::{Value, json};
@@ -62,22 +63,26 @@ pub fn shown(column: &str, rows: Value) -> Reply {
     result(&[("name", "text"), (column, "text")], rows)
 }
 
+/// The merge-lag view: `rows` unmerged, the oldest loaded at `oldest` (epoch seconds as the SQL
+/// API sends a TIMESTAMP_LTZ, or null).
+pub fn merge_lag(rows: u64, oldest: Option<&str>) -> Reply {
+    result(
+        &[
+            ("UNMERGED_ROWS", "fixed"),
+            ("OLDEST_UNMERGED_LOADED_AT", "timestamp_ltz"),
+        ],
+        json!([[rows.to_string(), oldest]]),
+    )
+}
+
 /// One round in which nothing is wrong with the pipeline's default objects.
 pub fn healthy_round() -> Vec<Reply> {
     vec![
         task_failures(json!([])),
         load_failures(json!([])),
         pipe_status(json!({"executionState": "RUNNING", "pendingFileCount": 0})),
-        shown(
-            "state",
-            json!([["TSK_SCD_RAW", "started"], ["TSK_SCD_HIST", "started"]]),
-        ),
-        shown(
-            "stale",
-            json!([
-                ["CUSTOMER_RAW_CHANGES", "false"],
-                ["CUSTOMER_CHANGES", "false"]
-            ]),
-        ),
+        shown("state", json!([["TSK_SCD_RAW", "started"]])),
+        shown("stale", json!([["CUSTOMER_RAW_CHANGES", "false"]])),
+        merge_lag(0, None),
     ]
 }

@@ -20,11 +20,7 @@ pub struct DoctorArgs {
     #[arg(long, env = "SNOWFLAKE_PIPE", default_value = "CUSTOMER_PIPE")]
     pipe: String,
     /// The tasks that must exist and run, comma-separated
-    #[arg(
-        long,
-        env = "MONITOR_TASKS",
-        default_value = "TSK_SCD_RAW,TSK_SCD_HIST"
-    )]
+    #[arg(long, env = "MONITOR_TASKS", default_value = "TSK_SCD_RAW")]
     tasks: String,
     /// Whose privileges to check: `ingest` (Snowpipe REST only) or `monitor` (SQL API with
     /// SNOWFLAKE_ROLE, and reconciliation's Snowpipe calls); default: monitor when a role is
@@ -38,7 +34,7 @@ pub struct DoctorArgs {
     #[arg(long, default_value = "CUSTOMER_RAW")]
     table: String,
     /// The streams the monitor watches, comma-separated
-    #[arg(long, default_value = "CUSTOMER_RAW_CHANGES,CUSTOMER_CHANGES")]
+    #[arg(long, default_value = "CUSTOMER_RAW_CHANGES")]
     streams: String,
     /// The landing bucket; its check is skipped without it
     #[arg(long, env = "BUCKET")]

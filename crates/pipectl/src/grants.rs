@@ -135,6 +135,12 @@ pub fn monitor_queries(objects: &Objects) -> Vec<Needed> {
             "SHOW STREAMS (the stale-stream check)",
         )
     }));
+    needed.push(need(
+        "SELECT",
+        "VIEW",
+        objects.full(pipeline::monitor::MERGE_LAG_VIEW),
+        "the merge-lag check",
+    ));
     if let Some(warehouse) = &objects.warehouse {
         needed.push(need(
             "USAGE",
@@ -201,8 +207,8 @@ mod tests {
             pipe: "CUSTOMER_PIPE".into(),
             stage: "CUSTOMER_STAGE".into(),
             table: "CUSTOMER_RAW".into(),
-            tasks: vec!["TSK_SCD_RAW".into(), "TSK_SCD_HIST".into()],
-            streams: vec!["CUSTOMER_RAW_CHANGES".into(), "CUSTOMER_CHANGES".into()],
+            tasks: vec!["TSK_SCD_RAW".into()],
+            streams: vec!["CUSTOMER_RAW_CHANGES".into()],
             warehouse: Some("PIPELINE_WH".into()),
         }
     }

@@ -125,7 +125,7 @@ async fn updates_and_deletes_become_scd1_values_and_closed_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_late_older_file_does_not_overwrite_newer_values() {
+async fn a_late_older_file_does_not_overwrite_newer_values_and_takes_its_place_in_history() {
     let (report, customer, history) = replay(
         &[
             (
@@ -143,9 +143,13 @@ async fn a_late_older_file_does_not_overwrite_newer_values() {
     .await;
     assert_guarantees(&report);
     assert_eq!(customer, ["1|Newer|2026-11-23 10:05:00|false"]);
+    // The older change happened: it is the version before the newer one.
     assert_eq!(
         history,
-        ["1|Newer|2026-11-23 10:05:00|9999-12-31 00:00:00|true"]
+        [
+            "1|Older|2026-11-23 10:00:00|2026-11-23 10:05:00|false",
+            "1|Newer|2026-11-23 10:05:00|9999-12-31 00:00:00|true"
+        ]
     );
 }
 

@@ -15,7 +15,7 @@ const RESULT: &str = r#"{
     "rowType": [{"name": "NAME", "type": "text"}, {"name": "RUNS", "type": "fixed", "scale": 0},
                 {"name": "LAST_RUN", "type": "timestamp_ntz"}],
     "partitionInfo": [{"rowCount": 2}]},
-  "data": [["TSK_SCD_RAW", "3", "1795428300.000000000"], ["TSK_SCD_HIST", "12", null]]
+  "data": [["TSK_SCD_RAW", "3", "1795428300.000000000"], ["TSK_ARCHIVER", "12", null]]
 }"#;
 
 async fn pipectl(fake: &SnowflakeFake, args: &[&str], key_path: &str) -> Output {
@@ -48,7 +48,7 @@ async fn prints_the_rows_as_a_table() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "NAME         | RUNS | LAST_RUN");
     assert_eq!(lines[2], "TSK_SCD_RAW  | 3    | 2026-11-23T10:05:00Z");
-    assert_eq!(lines[3], "TSK_SCD_HIST | 12   | NULL");
+    assert_eq!(lines[3], "TSK_ARCHIVER | 12   | NULL");
     assert!(text(&out.stderr).contains("(2 rows)"));
     assert_eq!(fake.seen()[0].json()["database"], "CUSTOMERS");
 }

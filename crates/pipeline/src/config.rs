@@ -329,7 +329,7 @@ impl MonitorConfig {
                 Err(ConfigError {
                     variable,
                     problem: format!("is '{value}'"),
-                    expected: "comma-separated unquoted Snowflake names, e.g. TSK_SCD_RAW,TSK_SCD_HIST",
+                    expected: "comma-separated unquoted Snowflake names, e.g. TSK_SCD_RAW,MY_OTHER_TASK",
                 })
             }
         };
@@ -364,8 +364,8 @@ impl MonitorConfig {
             state_key: env.parsed("STATE_KEY", "monitor/state.json".to_owned(), "an S3 key")?,
             snowflake: snowflake_source(env)?,
             table: table.clone(),
-            tasks: names("MONITOR_TASKS", "TSK_SCD_RAW,TSK_SCD_HIST")?,
-            streams: names("MONITOR_STREAMS", "CUSTOMER_RAW_CHANGES,CUSTOMER_CHANGES")?,
+            tasks: names("MONITOR_TASKS", "TSK_SCD_RAW")?,
+            streams: names("MONITOR_STREAMS", "CUSTOMER_RAW_CHANGES")?,
             overlap: minutes("HISTORY_OVERLAP_MINUTES", 60)?,
             lookback: minutes("FIRST_RUN_LOOKBACK_MINUTES", 60)?,
             alert_webhook_url: match (env.lookup)("ALERT_WEBHOOK_URL").map(|v| v.trim().to_owned())
@@ -655,8 +655,8 @@ mod ingest_tests {
         let c = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET]).unwrap();
         assert_eq!(c.state_key, "monitor/state.json");
         assert_eq!(c.table, "CUSTOMER_RAW");
-        assert_eq!(c.tasks, ["TSK_SCD_RAW", "TSK_SCD_HIST"]);
-        assert_eq!(c.streams, ["CUSTOMER_RAW_CHANGES", "CUSTOMER_CHANGES"]);
+        assert_eq!(c.tasks, ["TSK_SCD_RAW"]);
+        assert_eq!(c.streams, ["CUSTOMER_RAW_CHANGES"]);
         assert_eq!(c.overlap, chrono::TimeDelta::minutes(60));
         assert_eq!(c.alert_webhook_url, None);
     }

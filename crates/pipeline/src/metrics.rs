@@ -30,6 +30,8 @@ pub const PIPE_PENDING_FILES: &str = "PipePendingFiles";
 pub const MINUTES_SINCE_LAST_INGEST: &str = "MinutesSinceLastIngest";
 pub const TASKS_SUSPENDED: &str = "TasksSuspended";
 pub const STALE_STREAMS: &str = "StaleStreams";
+pub const MERGE_LAG_SECONDS: &str = "MergeLagSeconds";
+pub const UNMERGED_ROWS: &str = "UnmergedRows";
 pub const ALERT_FAILURES: &str = "AlertFailures";
 pub const FILES_RECONCILED: &str = "FilesReconciled";
 pub const FILES_NOT_LOADING: &str = "FilesNotLoading";
@@ -83,4 +85,6 @@ pub fn record_monitor(health: &Health, newly_reported: &[Problem]) {
     if let Some(minutes) = health.minutes_since_last_ingest {
         metrics::gauge!(MINUTES_SINCE_LAST_INGEST).set(minutes);
     }
+    metrics::gauge!(MERGE_LAG_SECONDS).set(health.merge_lag_seconds);
+    metrics::gauge!(UNMERGED_ROWS).set(health.unmerged_rows as f64);
 }

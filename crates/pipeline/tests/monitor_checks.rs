@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use devstack::SnowflakeFake;
 use devstack::monitor_replies::{
-    load_failures as loads, pipe_status as pipe, shown, task_failures as tasks,
+    load_failures as loads, merge_lag, pipe_status as pipe, shown, task_failures as tasks,
 };
 use devstack::snowflake_fake::Reply;
 use pipeline::monitor::{MonitorTarget, Problem, check_health};
@@ -51,8 +51,9 @@ async fn a_healthy_pipeline_has_no_problems() {
         tasks(json!([])),
         loads(json!([])),
         pipe(json!({"executionState": "RUNNING", "pendingFileCount": 0, "lastIngestedTimestamp": "2026-11-23T10:25:00.000Z"})),
-        shown("state", json!([["TSK_SCD_RAW", "started"], ["TSK_SCD_HIST", "started"]])),
-        shown("stale", json!([["CUSTOMER_RAW_CHANGES", "false"], ["CUSTOMER_CHANGES", "false"]])),
+        shown("state", json!([["TSK_SCD_RAW", "started"]])),
+        shown("stale", json!([["CUSTOMER_RAW_CHANGES", "false"]])),
+        merge_lag(0, None),
     ])
     .await
     .unwrap();
@@ -67,7 +68,8 @@ async fn a_healthy_pipeline_has_no_problems() {
     .unwrap();
     assert!(health.problems.is_empty(), "{:?}", health.problems);
     assert_eq!(health.minutes_since_last_ingest, Some(5.0));
-    assert_eq!(fake.seen().len(), 5);
+    assert_eq!((health.unmerged_rows, health.merge_lag_seconds), (0, 0.0));
+    assert_eq!(fake.seen().len(), 6);
 }
 
 #[tokio::test]
@@ -76,8 +78,10 @@ async fn reads_every_kind_of_problem_with_its_details() {
         tasks(json!([["TSK_SCD_RAW", "FAILED", "01b-q", "100038", "Numeric value 'x' is not recognized", "2026-11-23T10:01:00.000+00:00"]])),
         loads(json!([["customer_a.csv", "Load failed", "Field delimiter ',' found while expecting record delimiter", "0", "1", "2026-11-23T10:02:00.000+00:00"]])),
         pipe(json!({"executionState": "STOPPED_STAGE_DROPPED", "pendingFileCount": 3, "lastIngestedTimestamp": "2026-11-23T10:00:00.000Z"})),
-        shown("state", json!([["TSK_SCD_RAW", "started"], ["TSK_SCD_HIST", "suspended"], ["SOMEONE_ELSES", "suspended"]])),
-        shown("stale", json!([["CUSTOMER_CHANGES", "true"], ["CUSTOMER_RAW_CHANGES", "false"]])),
+        shown("state", json!([["TSK_SCD_RAW", "suspended"], ["SOMEONE_ELSES", "suspended"]])),
+        shown("stale", json!([["SOMEONE_ELSES", "true"], ["CUSTOMER_RAW_CHANGES", "true"]])),
+        // 10:28:30, 90 s before the checks' now.
+        merge_lag(42, Some("1795429710.000000000")),
     ])
     .await
     .unwrap();
@@ -116,15 +120,16 @@ async fn reads_every_kind_of_problem_with_its_details() {
                 state: "STOPPED_STAGE_DROPPED".into()
             },
             Problem::TaskSuspended {
-                task: "TSK_SCD_HIST".into()
+                task: "TSK_SCD_RAW".into()
             },
             Problem::StaleStream {
-                stream: "CUSTOMER_CHANGES".into()
+                stream: "CUSTOMER_RAW_CHANGES".into()
             },
         ]
     );
     assert_eq!(health.pipe_pending_files, 3);
     assert_eq!(health.minutes_since_last_ingest, Some(30.0));
+    assert_eq!((health.unmerged_rows, health.merge_lag_seconds), (42, 90.0));
     assert_eq!(health.problems[0].key(), "task:TSK_SCD_RAW:01b-q");
     assert_eq!(
         health.problems[1].key(),
@@ -140,6 +145,7 @@ async fn binds_values_and_keeps_windows_inside_the_history_retention() {
         pipe(json!({"executionState": "RUNNING"})),
         shown("state", json!([])),
         shown("stale", json!([])),
+        merge_lag(0, None),
     ])
     .await
     .unwrap();
@@ -159,7 +165,7 @@ async fn binds_values_and_keeps_windows_inside_the_history_retention() {
         task_query["statement"]
             .as_str()
             .unwrap()
-            .contains("NAME IN ('TSK_SCD_RAW', 'TSK_SCD_HIST')")
+            .contains("NAME IN ('TSK_SCD_RAW')")
     );
     assert_eq!(
         task_query["bindings"]["1"]["value"], "2026-11-16T10:35:00.000Z",

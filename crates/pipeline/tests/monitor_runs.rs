@@ -127,6 +127,11 @@ impl Warehouse for ScriptedWarehouse {
                 .into_iter()
                 .collect();
             result(&["name", "state"], rows)
+        } else if statement.contains("PIPELINE_MERGE_LAG") {
+            result(
+                &["UNMERGED_ROWS", "OLDEST_UNMERGED_LOADED_AT"],
+                vec![vec![Value::Integer(0), Value::Null]],
+            )
         } else {
             let rows = shown
                 .stale_stream
@@ -167,8 +172,8 @@ fn everything_wrong() -> Shown {
         failed_tasks: vec![FAILED_TASK],
         failed_loads: vec![FAILED_LOAD],
         pipe_state: "PAUSED",
-        suspended_task: Some("TSK_SCD_HIST"),
-        stale_stream: Some("CUSTOMER_CHANGES"),
+        suspended_task: Some("TSK_SCD_RAW"),
+        stale_stream: Some("CUSTOMER_RAW_CHANGES"),
         down: false,
     }
 }
@@ -238,8 +243,8 @@ async fn reports_every_kind_of_problem_on_the_first_run() {
             "task:TSK_SCD_RAW:01b-q1",
             "load:customer_a.csv:2026-11-23T10:02:00.000+00:00",
             "pipe:CUSTOMER_PIPE:PAUSED",
-            "suspended:TSK_SCD_HIST",
-            "stale:CUSTOMER_CHANGES",
+            "suspended:TSK_SCD_RAW",
+            "stale:CUSTOMER_RAW_CHANGES",
         ]
     );
     assert!(report.claimed);

@@ -75,20 +75,30 @@ fn pipe_copies_every_contract_column_in_file_order() {
 }
 
 #[test]
-fn task_bodies_are_marked_and_are_single_merges() {
-    for task in ["TSK_SCD_RAW", "TSK_SCD_HIST"] {
-        let body = task_body(SCD, task).unwrap_or_else(|| panic!("no body marked for {task}"));
-        let statement: Vec<&str> = body
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect();
-        assert!(
-            statement[0].trim_start().starts_with("MERGE INTO"),
-            "{task}: {}",
-            statement[0]
-        );
-        let semicolons: usize = statement.iter().map(|l| l.matches(';').count()).sum();
-        assert_eq!(semicolons, 1, "{task} runs one statement");
+fn the_task_body_is_one_transaction_that_rolls_back_and_reraises() {
+    let body = task_body(SCD, "TSK_SCD_RAW").expect("the body is marked");
+    let code: String = body
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(code.starts_with("EXECUTE IMMEDIATE $$"), "{code}");
+    let at = |what: &str| {
+        code.find(what)
+            .unwrap_or_else(|| panic!("the body has no {what}"))
+    };
+    assert!(at("BEGIN TRANSACTION;") < at("COMMIT;"));
+    assert!(at("COMMIT;") < at("WHEN OTHER THEN"));
+    assert!(at("WHEN OTHER THEN") < at("ROLLBACK;"));
+    assert!(at("ROLLBACK;") < at("RAISE;"));
+    // One statement reads the stream; the rest read the working set it fills.
+    assert_eq!(code.matches("CUSTOMER_RAW_CHANGES").count(), 1, "{code}");
+    for target in [
+        "MERGE INTO CUSTOMER AS",
+        "DELETE FROM CUSTOMER_HISTORY",
+        "INSERT INTO CUSTOMER_HISTORY",
+    ] {
+        assert!(at("BEGIN TRANSACTION;") < at(target) && at(target) < at("COMMIT;"));
     }
 }
 

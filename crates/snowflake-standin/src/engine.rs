@@ -343,4 +343,3 @@ pub(crate) fn consume_stream_sql(name: &str, stream: &StreamSpec) -> String {
         )
     }
 }
-

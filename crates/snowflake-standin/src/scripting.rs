@@ -51,9 +51,7 @@ pub fn execute_immediate(statement: &str) -> Option<Result<Block, SqlError>> {
     let tokens = tokenize(statement).ok()?;
     let words: Vec<&Token> = tokens.iter().map(|t| &t.token).take(3).collect();
     match words.as_slice() {
-        [Token::Word(e), Token::Word(i), rest @ ..]
-            if e == "EXECUTE" && i == "IMMEDIATE" =>
-        {
+        [Token::Word(e), Token::Word(i), rest @ ..] if e == "EXECUTE" && i == "IMMEDIATE" => {
             Some(match rest.first() {
                 Some(Token::Str(text)) if tokens.len() == 3 => parse_block(text),
                 _ => Err(SqlError::not_modelled(
@@ -120,8 +118,16 @@ fn step(statement: &str) -> Result<Step, SqlError> {
         ["COMMIT"] | ["COMMIT", "WORK"] => Step::Commit,
         ["ROLLBACK"] | ["ROLLBACK", "WORK"] => Step::Rollback,
         ["RAISE"] => Step::Raise,
-        ["BEGIN", ..] | ["DECLARE", ..] | ["LET", ..] | ["IF", ..] | ["FOR", ..]
-        | ["WHILE", ..] | ["LOOP", ..] | ["RETURN", ..] | ["CASE", ..] | ["RAISE", ..] => {
+        ["BEGIN", ..]
+        | ["DECLARE", ..]
+        | ["LET", ..]
+        | ["IF", ..]
+        | ["FOR", ..]
+        | ["WHILE", ..]
+        | ["LOOP", ..]
+        | ["RETURN", ..]
+        | ["CASE", ..]
+        | ["RAISE", ..] => {
             return Err(SqlError::not_modelled(format!(
                 "the Snowflake Scripting statement {}",
                 words[0]
@@ -171,9 +177,7 @@ impl Engine {
             Some(steps) => Some(self.prepare(session, steps)?),
             None => None,
         };
-        let last_dml = body
-            .iter()
-            .rposition(|p| matches!(p, Prepared::Sql { .. }));
+        let last_dml = body.iter().rposition(|p| matches!(p, Prepared::Sql { .. }));
         self.with_connection(|conn| {
             let mut run = Run {
                 conn,
@@ -189,7 +193,9 @@ impl Engine {
             });
             let outcome = match (outcome, &handler) {
                 (Ok(()), _) => Ok(()),
-                (Err(error), Some(steps)) => steps.iter().try_for_each(|s| run.step(s, Some(&error))),
+                (Err(error), Some(steps)) => {
+                    steps.iter().try_for_each(|s| run.step(s, Some(&error)))
+                }
                 (Err(error), None) => Err(error),
             };
             // "If a transaction is still active when the block ends … it is rolled back"
@@ -234,7 +240,9 @@ impl Run<'_> {
         match step {
             Prepared::Control(Step::BeginTransaction) => {
                 if self.in_transaction {
-                    return Err(SqlError::not_modelled("BEGIN TRANSACTION inside a transaction"));
+                    return Err(SqlError::not_modelled(
+                        "BEGIN TRANSACTION inside a transaction",
+                    ));
                 }
                 self.conn.execute_batch("BEGIN TRANSACTION")?;
                 self.in_transaction = true;
@@ -277,7 +285,10 @@ impl Run<'_> {
             return Ok(());
         }
         for (name, stream) in std::mem::take(&mut self.pending) {
-            if let Err(error) = self.conn.execute_batch(&crate::engine::consume_stream_sql(&name, &stream)) {
+            if let Err(error) = self
+                .conn
+                .execute_batch(&crate::engine::consume_stream_sql(&name, &stream))
+            {
                 self.rollback();
                 return Err(error.into());
             }

@@ -75,7 +75,10 @@ pub fn execute_as(
     let (sql, visible_pipes) = {
         let catalog = engine.catalog();
         authorize(&catalog, session, &sql, engine.data_schema())?;
-        let sql = unqualify(&rewrite(&sql, &params, &catalog, session)?, engine.data_schema());
+        let sql = unqualify(
+            &rewrite(&sql, &params, &catalog, session)?,
+            engine.data_schema(),
+        );
         if sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA") {
             return Err(SqlError::not_modelled(
                 "INFORMATION_SCHEMA views (TASK_HISTORY and COPY_HISTORY are modelled)",

@@ -388,7 +388,10 @@ async fn a_replaced_task_is_suspended_and_has_lost_its_grants() {
     let monitor = monitor_sql(&f, "SHOW TASKS IN SCHEMA CUSTOMERS.RAW")
         .await
         .unwrap();
-    assert!(monitor.is_empty(), "MONITOR on the old task is gone: {monitor:?}");
+    assert!(
+        monitor.is_empty(),
+        "MONITOR on the old task is gone: {monitor:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -416,10 +419,7 @@ async fn no_name_reaches_a_table_round_the_access_checks() {
         ("SELECT * FROM OTHER.CUSTOMER_RAW", "002003"),
         // The stand-in's own tables and DuckDB's file and catalog functions are no Snowflake's.
         ("SELECT * FROM __standin_catalog", "002003"),
-        (
-            "SELECT * FROM __STANDIN_STREAM_OFFSETS",
-            "002003",
-        ),
+        ("SELECT * FROM __STANDIN_STREAM_OFFSETS", "002003"),
         ("SELECT * FROM read_csv('/etc/passwd')", "001003"),
         ("SELECT * FROM query_table('CUSTOMER_RAW')", "001003"),
         ("SELECT * FROM duckdb_tables()", "001003"),

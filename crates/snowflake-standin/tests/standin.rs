@@ -21,10 +21,7 @@ async fn a_submitted_file_flows_through_raw_into_customer_and_history() {
         .iter()
         .map(|r| (r.task.as_str(), r.state, r.error.clone()))
         .collect();
-    assert_eq!(
-        states,
-        [("TSK_SCD_RAW", RunState::Succeeded, None)]
-    );
+    assert_eq!(states, [("TSK_SCD_RAW", RunState::Succeeded, None)]);
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER").await, [["2"]]);
     assert_eq!(
         f.sql("SELECT count(*) FROM CUSTOMER_HISTORY WHERE IS_CURRENT")

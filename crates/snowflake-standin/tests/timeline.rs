@@ -237,7 +237,8 @@ async fn replay(f: &Fixture, files: &[File]) -> Vec<String> {
         }
         if file.run_after {
             if file.run_fails {
-                f.standin.fail_next_task_run("TSK_SCD_RAW", "injected failure");
+                f.standin
+                    .fail_next_task_run("TSK_SCD_RAW", "injected failure");
             }
             f.standin.run_tasks(Utc::now());
         }
@@ -356,11 +357,18 @@ fn a_run_that_fails_three_times_then_succeeds_loses_no_version() {
             names.push(name);
         }
         for _ in 0..3 {
-            f.standin.fail_next_task_run("TSK_SCD_RAW", "injected failure");
+            f.standin
+                .fail_next_task_run("TSK_SCD_RAW", "injected failure");
             let runs = f.standin.run_tasks(Utc::now());
             assert_eq!(runs[0].state, RunState::Failed, "{runs:?}");
-            assert!(actual_history(&f).is_empty(), "a failed run commits nothing");
-            assert!(actual_customer(&f).is_empty(), "a failed run commits nothing");
+            assert!(
+                actual_history(&f).is_empty(),
+                "a failed run commits nothing"
+            );
+            assert!(
+                actual_customer(&f).is_empty(),
+                "a failed run commits nothing"
+            );
         }
         run_until_caught_up(&f);
         let by_customer = loaded(&files, &names);

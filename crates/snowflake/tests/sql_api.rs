@@ -23,7 +23,7 @@ const RESULT: &str = r#"{
                 {"name": "LAST_RUN", "type": "timestamp_ntz"}],
     "partitionInfo": [{"rowCount": 2}]
   },
-  "data": [["TSK_SCD_RAW", "3", "1795428300.000000000"], ["TSK_SCD_HIST", "1", null]]
+  "data": [["TSK_SCD_RAW", "3", "1795428300.000000000"], ["TSK_ARCHIVER", "1", null]]
 }"#;
 
 fn api(fake: &SnowflakeFake) -> SqlApi {
@@ -155,7 +155,7 @@ async fn fetches_and_stitches_every_partition() {
     let names: Vec<&str> = (0..result.rows.len())
         .map(|i| result.get(i, "NAME").unwrap().as_str().unwrap())
         .collect();
-    assert_eq!(names, ["TSK_SCD_RAW", "TSK_SCD_HIST", "P1", "P2"]);
+    assert_eq!(names, ["TSK_SCD_RAW", "TSK_ARCHIVER", "P1", "P2"]);
     let seen = fake.seen();
     assert_eq!(seen[1].path, "/api/v2/statements/01b2-h");
     assert_eq!(

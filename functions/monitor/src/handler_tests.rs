@@ -98,7 +98,7 @@ async fn runs_the_checks_in_the_pipes_schema_with_the_configured_warehouse_and_r
     assert_eq!(answer["reported"], json!(["task:TSK_SCD_RAW:01b-q"]));
     assert_eq!(answer["claimed"], true);
     let seen = f.snowflake.seen();
-    assert_eq!(seen.len(), 5);
+    assert_eq!(seen.len(), 6);
     let first = seen[0].json();
     assert_eq!(
         (

@@ -8,7 +8,7 @@ pub mod reconcile;
 pub mod run;
 pub mod state;
 
-pub use checks::{Health, MonitorTarget, Problem, Warehouse, check_health};
+pub use checks::{Health, MERGE_LAG_VIEW, MonitorTarget, Problem, Warehouse, check_health};
 pub use reconcile::{ReconcileReport, ReconcileSettings, reconcile};
 pub use run::{Monitor, MonitorError, MonitorSettings, RunReport};
 pub use state::MonitorState;

@@ -119,6 +119,8 @@ impl<S: ObjectStore> Monitor<S> {
             reported = reported.len(),
             pending_files = health.pipe_pending_files,
             minutes_since_last_ingest = health.minutes_since_last_ingest,
+            merge_lag_seconds = health.merge_lag_seconds,
+            unmerged_rows = health.unmerged_rows,
             claimed,
             "monitor run done"
         );
