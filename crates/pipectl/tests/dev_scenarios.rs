@@ -224,6 +224,39 @@ async fn a_generated_run_keeps_every_guarantee() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_file_is_timed_through_every_stage() {
+    let report = generated_run(3, 1.0, 100, false).await;
+    let stages: Vec<&str> = report.freshness.iter().map(|s| s.stage).collect();
+    assert_eq!(
+        stages,
+        [
+            "created → validated",
+            "validated → insertFiles accepted",
+            "accepted → loaded into RAW",
+            "loaded → merged into CUSTOMER",
+            "merged → in CUSTOMER_HISTORY",
+            "end to end"
+        ]
+    );
+    for stage in &report.freshness {
+        assert_eq!(stage.files as u64, report.counts.files_loaded, "{stage:?}");
+        assert!(
+            stage.p50_ms <= stage.p95_ms && stage.p95_ms <= stage.max_ms,
+            "{stage:?}"
+        );
+    }
+    let end_to_end = report.freshness.last().unwrap();
+    let slowest_stage = report.freshness[..5]
+        .iter()
+        .map(|s| s.max_ms)
+        .max()
+        .unwrap();
+    assert!(end_to_end.max_ms >= slowest_stage, "{:?}", report.freshness);
+    // CUSTOMER and CUSTOMER_HISTORY are written by one transaction.
+    assert_eq!(report.freshness[4].max_ms, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_chaos_run_survives_every_fault() {
     // The short soak: 20 s, a file every half second, every fault kind several times.
     let report = generated_run(20, 0.5, 100, true).await;

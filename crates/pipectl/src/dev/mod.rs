@@ -4,6 +4,8 @@
 //! guarantees checked on the data it produced.
 
 mod chaos;
+mod freshness;
+mod oracle;
 mod report;
 pub mod stack;
 mod stages;
@@ -161,6 +163,13 @@ fn print_summary(report: &Report) {
         c.monitor_runs,
         c.alerts_raised
     );
+    println!("  freshness per file               p50        p95        max  (files)");
+    for stage in &report.freshness {
+        println!(
+            "    {:<32} {:>7} ms {:>7} ms {:>7} ms  ({})",
+            stage.stage, stage.p50_ms, stage.p95_ms, stage.max_ms, stage.files
+        );
+    }
     for check in &report.checks {
         let mark = if check.passed { "ok  " } else { "FAIL" };
         println!("  {mark}      {}: {}", check.guarantee, check.detail);
@@ -380,6 +389,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
     })
     .await
     .map_err(|e| e.to_string())??;
+    let freshness = stack.freshness.summary();
     // Release the warehouse file before returning, so the state folder can be reopened at once.
     let Stack {
         snowflake,
@@ -401,6 +411,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         seconds: started.elapsed().as_secs_f64(),
         counts,
         tables,
+        freshness,
         checks,
     })
 }

@@ -120,6 +120,8 @@ pub struct Report {
     pub seconds: f64,
     pub counts: Counts,
     pub tables: Tables,
+    /// Per stage and end to end, over this run's files.
+    pub freshness: Vec<super::freshness::StageLatency>,
     pub checks: Vec<Check>,
 }
 
@@ -259,5 +261,6 @@ pub fn check_guarantees(
             "{wrong_current} ids with the wrong number of current versions, {overlaps} overlapping versions, {stale_current} current versions unlike CUSTOMER"
         ),
     });
+    checks.push(super::oracle::history_check(snowflake)?);
     Ok(checks)
 }

@@ -73,6 +73,8 @@ pub struct Stack {
     /// Reconciliation's Snowpipe client: the ingest user, as the deployed monitor's
     /// RECONCILE_SECRET_ARN names it (the monitor user has no Snowpipe privilege).
     pub reconcile_snowpipe: Snowpipe,
+    /// Each file's way through the stages, for the run's freshness figures.
+    pub freshness: super::freshness::Freshness,
     state: PathBuf,
 }
 
@@ -145,6 +147,7 @@ impl Stack {
             store,
             s3,
             snowflake: Arc::new(snowflake),
+            freshness: Default::default(),
             state: state.to_owned(),
         })
     }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::DevArgs;
 use super::chaos;
+use super::freshness::TimedPipe;
 use super::report::{self, Counts, Submitted};
 use super::stack::{PREFIX, Stack};
 
@@ -56,6 +57,7 @@ pub(super) async fn put_replayed(
         .put_if_absent(&format!("{PREFIX}{name}"), bytes.into(), "text/csv")
         .await
         .map_err(|e| e.to_string())?;
+    stack.freshness.created(name);
     counts.files_generated += 1;
     Ok(())
 }
@@ -109,6 +111,7 @@ pub(super) async fn generate_file(
         if uploaded.outcome != PutOutcome::Created {
             return Err(format!("{key} existed already: the run would lose a file"));
         }
+        stack.freshness.created(&key);
         submitted.generated_valid.insert(key);
     }
     counts.files_generated += 1;
@@ -137,9 +140,13 @@ pub(super) async fn ingest_batch(
         .flatten()
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
+    let pipe = TimedPipe {
+        pipe: &stack.snowpipe,
+        freshness: &stack.freshness,
+    };
     let (outcomes, stats) = ingest_objects(
         &stack.store,
-        &stack.snowpipe,
+        &pipe,
         &IngestSettings::default(),
         &objects,
         deadline,
@@ -176,6 +183,7 @@ pub(super) async fn load_pending(stack: &Stack, counts: &mut Counts) {
         .unwrap_or_default();
     for load in loads {
         if load.status == "LOADED" {
+            stack.freshness.loaded(&load.path);
             counts.files_loaded += 1;
         } else {
             counts.files_load_failed += 1;
@@ -190,7 +198,10 @@ pub(super) async fn run_tasks(stack: &Stack, counts: &mut Counts) {
         .unwrap_or_default();
     for run in runs {
         match run.state {
-            RunState::Succeeded => counts.task_runs_succeeded += 1,
+            RunState::Succeeded => {
+                stack.freshness.merged();
+                counts.task_runs_succeeded += 1;
+            }
             RunState::Skipped => counts.task_runs_skipped += 1,
             RunState::Failed => counts.task_runs_failed += 1,
         }
