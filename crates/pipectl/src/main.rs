@@ -1,6 +1,7 @@
 //! `pipectl`: the operator CLI for the customer pipeline.
 
 mod backfill;
+mod bench;
 mod bucket;
 mod connection;
 use pipectl::dev;
@@ -55,6 +56,9 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// Quarantined files: list them with their first errors, or replay a corrected one.
     Quarantine(quarantine::QuarantineArgs),
+    /// Measure one run of the SCD task on the Snowflake stand-in as CUSTOMER_RAW grows
+    /// (build with --release). Exit status: 0 measured, 2 a run failed.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => return doctor::run(args),
         Command::Backfill(args) => return backfill::run(args),
         Command::Quarantine(args) => return quarantine::run(args),
+        Command::Bench(args) => return bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
