@@ -151,7 +151,7 @@ CREATE OR REPLACE TASK TSK_SCD_RAW
 WHEN SYSTEM$STREAM_HAS_DATA('CUSTOMER_RAW_CHANGES')
 AS
 -- task:TSK_SCD_RAW begin
-EXECUTE IMMEDIATE $$
+    EXECUTE IMMEDIATE $$
 BEGIN
     BEGIN TRANSACTION;
 
@@ -329,14 +329,18 @@ BEGIN
     -- 3. SCD2. The touched customers' versions from FROM_TIME on are replaced by the timeline
     -- recomputed from the working set: new versions appear, neighbours' START/END/IS_CURRENT
     -- change, versions a late row made obsolete go.
-    DELETE FROM CUSTOMER_HISTORY AS h
+    -- (DELETE … USING takes a subquery; the target has no alias in the documented syntax,
+    -- https://docs.snowflake.com/en/sql-reference/sql/delete.)
+    DELETE FROM CUSTOMER_HISTORY
     USING (
         SELECT DISTINCT
             CUSTOMER_ID,
             FROM_TIME
         FROM CUSTOMER_SCD_WORK
     ) AS a
-    WHERE h.CUSTOMER_ID = a.CUSTOMER_ID AND h.START_TIME >= a.FROM_TIME;
+    WHERE
+        CUSTOMER_HISTORY.CUSTOMER_ID = a.CUSTOMER_ID
+        AND CUSTOMER_HISTORY.START_TIME >= a.FROM_TIME;
 
     INSERT INTO CUSTOMER_HISTORY (
         CUSTOMER_ID,

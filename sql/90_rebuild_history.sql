@@ -1,5 +1,6 @@
--- 90_rebuild_history.sql: rebuilds CUSTOMER_HISTORY (and re-checks CUSTOMER) from every row in
--- CUSTOMER_RAW, once: after upgrading a stack whose history was kept by the old two-task graph
+-- 90_rebuild_history.sql: rebuilds CUSTOMER_HISTORY from every row in CUSTOMER_RAW (CUSTOMER is
+-- merged from the same rows: a row newer than what it holds is applied, a hand-edited CUSTOMER
+-- row is not repaired), once: after upgrading a stack whose history was kept by the old two-task graph
 -- (one version per task run), or to recover from a manual edit. Idempotent: running it again
 -- yields the same tables. Run as CUSTOMER_PIPELINE_ADMIN after 04_scd.sql, then 06_grants.sql
 -- (the replaced stream loses its grants):
@@ -13,7 +14,8 @@
 -- CUSTOMER_HISTORY agree at every commit, and nothing is lost (rows loaded after the replace
 -- are changes of the new stream). The old stream's pending rows are RAW rows, so they are
 -- among the initial rows. That one run reads all of RAW: on a large table, give the warehouse
--- room (docs/snowflake-setup.md).
+-- room (docs/snowflake-setup.md); until it commits, the merge-lag view counts every RAW row as
+-- waiting, so the MergeLag alarm may fire during a long rebuild.
 
 USE SCHEMA <% database %>.<% schema %>;
 

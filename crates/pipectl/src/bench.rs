@@ -1,4 +1,4 @@
-//! `pipectl bench task-run`: what one run of TSK_SCD_RAW costs on the Snowflake stand-in as
+//! `pipectl bench`: what one run of TSK_SCD_RAW costs on the Snowflake stand-in as
 //! CUSTOMER_RAW grows. For each size, CUSTOMER_RAW is filled with that many rows over the
 //! customers (by SQL, not through the pipe, to keep the setup short) and merged by one task run;
 //! then a file of `--file-rows` changes to distinct customers, each newer than anything before,
@@ -101,7 +101,14 @@ async fn measure(args: &BenchArgs, raw_rows: u64) -> Result<SizeResult, String> 
             // Each file is newer than everything before it, and touches every `step`th customer.
             let start = raw_rows + u64::from(run) * file_rows;
             let name = format!("bench_file_{run}.csv");
-            insert(&snowflake, &name, start, file_rows, customers, customers / file_rows)?;
+            insert(
+                &snowflake,
+                &name,
+                start,
+                file_rows,
+                customers,
+                customers / file_rows,
+            )?;
             run_ms.push(timed_run(&snowflake)?.as_millis() as u64);
         }
         let mut sorted = run_ms.clone();

@@ -85,6 +85,8 @@ pub fn record_monitor(health: &Health, newly_reported: &[Problem]) {
     if let Some(minutes) = health.minutes_since_last_ingest {
         metrics::gauge!(MINUTES_SINCE_LAST_INGEST).set(minutes);
     }
-    metrics::gauge!(MERGE_LAG_SECONDS).set(health.merge_lag_seconds);
-    metrics::gauge!(UNMERGED_ROWS).set(health.unmerged_rows as f64);
+    if let (Some(seconds), Some(rows)) = (health.merge_lag_seconds, health.unmerged_rows) {
+        metrics::gauge!(MERGE_LAG_SECONDS).set(seconds);
+        metrics::gauge!(UNMERGED_ROWS).set(rows as f64);
+    }
 }

@@ -10,7 +10,7 @@ use devstack::monitor_replies::{
     load_failures as loads, merge_lag, pipe_status as pipe, shown, task_failures as tasks,
 };
 use devstack::snowflake_fake::Reply;
-use pipeline::monitor::{MonitorTarget, Problem, check_health};
+use pipeline::monitor::{Health, MonitorTarget, Problem, check_health};
 use serde_json::json;
 use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, SqlApi, StatementContext};
 use tokio::time::Instant;
@@ -41,6 +41,19 @@ fn at(ts: &str) -> DateTime<Utc> {
     ts.parse().unwrap()
 }
 
+/// The checks as a run at 10:30 makes them, looking back to 10:00.
+async fn checks_from_10_to_10_30(fake: &SnowflakeFake) -> Health {
+    check_health(
+        &warehouse(fake),
+        &target(),
+        at("2026-11-23T10:00:00Z"),
+        at("2026-11-23T10:30:00Z"),
+        soon(),
+    )
+    .await
+    .unwrap()
+}
+
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
@@ -57,18 +70,13 @@ async fn a_healthy_pipeline_has_no_problems() {
     ])
     .await
     .unwrap();
-    let health = check_health(
-        &warehouse(&fake),
-        &target(),
-        at("2026-11-23T10:00:00Z"),
-        at("2026-11-23T10:30:00Z"),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let health = checks_from_10_to_10_30(&fake).await;
     assert!(health.problems.is_empty(), "{:?}", health.problems);
     assert_eq!(health.minutes_since_last_ingest, Some(5.0));
-    assert_eq!((health.unmerged_rows, health.merge_lag_seconds), (0, 0.0));
+    assert_eq!(
+        (health.unmerged_rows, health.merge_lag_seconds),
+        (Some(0), Some(0.0))
+    );
     assert_eq!(fake.seen().len(), 6);
 }
 
@@ -85,15 +93,7 @@ async fn reads_every_kind_of_problem_with_its_details() {
     ])
     .await
     .unwrap();
-    let health = check_health(
-        &warehouse(&fake),
-        &target(),
-        at("2026-11-23T10:00:00Z"),
-        at("2026-11-23T10:30:00Z"),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let health = checks_from_10_to_10_30(&fake).await;
     assert_eq!(
         health.problems,
         vec![
@@ -129,11 +129,44 @@ async fn reads_every_kind_of_problem_with_its_details() {
     );
     assert_eq!(health.pipe_pending_files, 3);
     assert_eq!(health.minutes_since_last_ingest, Some(30.0));
-    assert_eq!((health.unmerged_rows, health.merge_lag_seconds), (42, 90.0));
+    assert_eq!(
+        (health.unmerged_rows, health.merge_lag_seconds),
+        (Some(42), Some(90.0))
+    );
     assert_eq!(health.problems[0].key(), "task:TSK_SCD_RAW:01b-q");
     assert_eq!(
         health.problems[1].key(),
         "load:customer_a.csv:2026-11-23T10:02:00.000+00:00"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_merge_lag_view_leaves_the_other_checks_standing() {
+    let refused = Reply::status(
+        422,
+        r#"{"code":"002003","sqlState":"42S02","message":"SQL compilation error:\nObject 'CUSTOMERS.RAW.PIPELINE_MERGE_LAG' does not exist or not authorized.","statementHandle":"h"}"#,
+    );
+    let fake = SnowflakeFake::start(vec![
+        tasks(json!([])),
+        loads(json!([])),
+        pipe(json!({"executionState": "PAUSED", "pendingFileCount": 0})),
+        shown("state", json!([["TSK_SCD_RAW", "started"]])),
+        shown("stale", json!([])),
+        refused,
+    ])
+    .await
+    .unwrap();
+    let health = checks_from_10_to_10_30(&fake).await;
+    assert_eq!(
+        health.problems,
+        [Problem::PipeNotRunning {
+            pipe: "CUSTOMER_PIPE".into(),
+            state: "PAUSED".into()
+        }]
+    );
+    assert_eq!(
+        (health.unmerged_rows, health.merge_lag_seconds),
+        (None, None)
     );
 }
 

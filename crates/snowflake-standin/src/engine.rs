@@ -313,21 +313,6 @@ pub fn script_role(script: &str) -> Option<String> {
         })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_role_comes_from_the_scripts_snow_sql_command() {
-        let script = "-- 06: grants\n--   snow sql -f sql/06.sql --role CUSTOMER_PIPELINE_ADMIN -D a=b\n\nGRANT X;";
-        assert_eq!(
-            script_role(script).as_deref(),
-            Some("CUSTOMER_PIPELINE_ADMIN")
-        );
-        assert_eq!(script_role("-- no role\nSELECT 1;"), None);
-    }
-}
-
 /// What a committing transaction runs to consume `stream` (full name): an append-only stream's
 /// offset moves past the table's last row; a standard stream's snapshot becomes the table.
 pub(crate) fn consume_stream_sql(name: &str, stream: &StreamSpec) -> String {
@@ -341,5 +326,20 @@ pub(crate) fn consume_stream_sql(name: &str, stream: &StreamSpec) -> String {
         format!(
             "DELETE FROM __standin_snapshot_{name}; INSERT INTO __standin_snapshot_{name} SELECT * FROM {table}"
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_comes_from_the_scripts_snow_sql_command() {
+        let script = "-- 06: grants\n--   snow sql -f sql/06.sql --role CUSTOMER_PIPELINE_ADMIN -D a=b\n\nGRANT X;";
+        assert_eq!(
+            script_role(script).as_deref(),
+            Some("CUSTOMER_PIPELINE_ADMIN")
+        );
+        assert_eq!(script_role("-- no role\nSELECT 1;"), None);
     }
 }

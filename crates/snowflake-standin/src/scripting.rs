@@ -24,6 +24,7 @@ use crate::engine::Engine;
 use crate::error::SqlError;
 use crate::parse::{Token, tokenize};
 use crate::session::Session;
+use crate::statements;
 use crate::translate::split_statements;
 
 /// One statement of a block.
@@ -210,14 +211,14 @@ impl Engine {
             .iter()
             .map(|step| match step {
                 Step::Sql(statement) => {
-                    let sql = session.fill_context_functions(statement);
-                    crate::statements::authorize(&catalog, session, &sql, self.data_schema())?;
-                    let streams =
-                        crate::statements::streams_read(&catalog, &sql, self.data_schema());
-                    let sql = crate::statements::unqualify(
-                        &crate::statements::rewrite(&sql, &[], &catalog, session)?,
-                        self.data_schema(),
-                    );
+                    let sql =
+                        statements::prepare(&catalog, session, statement, &[], self.data_schema())?;
+                    // Only DML consumes a stream; a query alone never moves its offset.
+                    let streams = if statements::is_dml(statement) {
+                        statements::streams_read(&catalog, statement, self.data_schema())
+                    } else {
+                        Vec::new()
+                    };
                     Ok(Prepared::Sql { sql, streams })
                 }
                 other => Ok(Prepared::Control(other.clone())),
@@ -299,10 +300,10 @@ impl Run<'_> {
     }
 
     fn rollback(&mut self) {
-        if self.in_transaction {
-            if let Err(error) = self.conn.execute_batch("ROLLBACK") {
-                tracing::error!(error = %error, "rolling back a block's transaction failed");
-            }
+        if self.in_transaction
+            && let Err(error) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %error, "rolling back a block's transaction failed");
         }
         self.in_transaction = false;
         self.pending.clear();

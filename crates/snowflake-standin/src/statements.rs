@@ -48,10 +48,48 @@ pub fn run(
     bindings: &Json,
 ) -> Result<ResultTable, SqlError> {
     let statement = statement.trim().trim_end_matches(';');
-    match crate::ddl::execute(engine, session, statement)? {
-        Some(table) => Ok(table),
-        None => execute_as(engine, statement, bindings, session),
+    if let Some(table) = crate::ddl::execute(engine, session, statement)? {
+        return Ok(table);
     }
+    if is_dml(statement) && parameters(bindings)?.is_empty() {
+        // One statement in AUTOCOMMIT: it commits, with the streams it read, on its own.
+        let block = crate::scripting::Block {
+            body: vec![crate::scripting::Step::Sql(statement.to_owned())],
+            handler: None,
+        };
+        let rows = engine.run_block(session, &block, None)?;
+        return Ok(ResultTable::status(format!("{rows} rows affected.")));
+    }
+    execute_as(engine, statement, bindings, session)
+}
+
+/// INSERT, UPDATE, DELETE, MERGE or TRUNCATE: a statement that consumes the streams it reads.
+pub fn is_dml(statement: &str) -> bool {
+    matches!(
+        parse::words(statement).first().map(String::as_str),
+        Some("INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE")
+    )
+}
+
+/// A query or DML statement checked for `session` ([`authorize`]) and rewritten for DuckDB:
+/// context functions filled, the history functions and SYSTEM$PIPE_STATUS onto the stand-in's
+/// tables, qualified names unqualified.
+pub fn prepare(
+    catalog: &Catalog,
+    session: &Session,
+    statement: &str,
+    params: &[Value],
+    data_schema: &str,
+) -> Result<String, SqlError> {
+    let sql = session.fill_context_functions(statement.trim().trim_end_matches(';'));
+    authorize(catalog, session, &sql, data_schema)?;
+    let sql = unqualify(&rewrite(&sql, params, catalog, session)?, data_schema);
+    if sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA") {
+        return Err(SqlError::not_modelled(
+            "INFORMATION_SCHEMA views (TASK_HISTORY and COPY_HISTORY are modelled)",
+        ));
+    }
+    Ok(sql)
 }
 
 /// The local inspector (`pipectl dev`'s report and dumps): DuckDB as it is, with no user and no
@@ -71,19 +109,9 @@ pub fn execute_as(
     session: &Session,
 ) -> Result<ResultTable, SqlError> {
     let params = parameters(bindings)?;
-    let sql = session.fill_context_functions(statement.trim().trim_end_matches(';'));
     let (sql, visible_pipes) = {
         let catalog = engine.catalog();
-        authorize(&catalog, session, &sql, engine.data_schema())?;
-        let sql = unqualify(
-            &rewrite(&sql, &params, &catalog, session)?,
-            engine.data_schema(),
-        );
-        if sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA") {
-            return Err(SqlError::not_modelled(
-                "INFORMATION_SCHEMA views (TASK_HISTORY and COPY_HISTORY are modelled)",
-            ));
-        }
+        let sql = prepare(&catalog, session, statement, &params, engine.data_schema())?;
         // SYSTEM$PIPE_STATUS "returns results only for the pipe owner … or a role with the
         // MONITOR privilege" (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status).
         let pipes: Vec<String> = catalog

@@ -286,3 +286,51 @@ async fn a_syntax_error_answers_with_snowflakes_code() {
         .unwrap_err();
     assert!(err.to_string().contains("001003"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_leaves_a_stream_as_it_was_and_committed_dml_consumes_it() {
+    let f = fixture().await;
+    f.load("a.csv", ANN).await;
+    let pending = "SELECT count(*) FROM CUSTOMER_RAW_CHANGES";
+    assert_eq!(f.sql(pending).await, [["1"]]);
+    assert_eq!(
+        f.sql(pending).await,
+        [["1"]],
+        "a query alone never moves the offset"
+    );
+    f.sql("CREATE TABLE SEEN (CUSTOMER_ID NUMBER(38, 0))").await;
+    f.sql("INSERT INTO SEEN SELECT CUSTOMER_ID FROM CUSTOMER_RAW_CHANGES")
+        .await;
+    assert_eq!(f.sql(pending).await, [["0"]]);
+    assert_eq!(f.sql("SELECT count(*) FROM SEEN").await, [["1"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_block_that_fails_rolls_back_its_transaction_and_keeps_the_stream() {
+    let f = fixture().await;
+    f.load("a.csv", ANN).await;
+    f.sql("CREATE TABLE SEEN (CUSTOMER_ID NUMBER(38, 0))").await;
+    let block = "EXECUTE IMMEDIATE $$
+        BEGIN
+            BEGIN TRANSACTION;
+            INSERT INTO SEEN SELECT CUSTOMER_ID FROM CUSTOMER_RAW_CHANGES;
+            INSERT INTO SEEN SELECT NO_SUCH_COLUMN FROM CUSTOMER_RAW;
+            COMMIT;
+        EXCEPTION
+            WHEN OTHER THEN
+                ROLLBACK;
+                RAISE;
+        END;
+    $$";
+    let err = f
+        .sql_as(&f.admin, Some("CUSTOMER_PIPELINE_ADMIN"), block)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NO_SUCH_COLUMN"), "{err}");
+    assert_eq!(f.sql("SELECT count(*) FROM SEEN").await, [["0"]]);
+    assert_eq!(
+        f.sql("SELECT count(*) FROM CUSTOMER_RAW_CHANGES").await,
+        [["1"]]
+    );
+}

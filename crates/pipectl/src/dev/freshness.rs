@@ -6,8 +6,9 @@
 //! insertFiles for its batch (it validates every file of a batch first, so this bounds the
 //! file's validation from above); *accepted* when insertFiles answered; *loaded* when the pipe's
 //! load committed; *merged* when the first task run after the load committed. CUSTOMER and
-//! CUSTOMER_HISTORY are written in that one transaction (sql/04_scd.sql), so the last stage is
-//! zero by construction, and reported so that a change to the task graph shows.
+//! CUSTOMER_HISTORY are written in that one transaction (sql/04_scd.sql), so a file is in
+//! CUSTOMER_HISTORY at the instant it is merged into CUSTOMER: that stage is zero by
+//! construction, listed so the table reads the same as the pipeline's stages.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

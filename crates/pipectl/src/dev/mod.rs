@@ -63,7 +63,8 @@ pub struct DevArgs {
     /// The Snowflake scripts to apply
     #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql"))]
     pub sql: PathBuf,
-    /// Seconds between scheduled task-graph runs (the tasks' 1-minute schedule, scaled down)
+    /// Seconds between chances for the triggered task to run (Snowflake's 30-second trigger
+    /// interval, scaled down); it runs when its stream has rows
     #[arg(long, default_value_t = 2.0)]
     pub task_every: f64,
     /// Seconds between monitor runs
@@ -177,7 +178,7 @@ fn print_summary(report: &Report) {
 }
 
 /// Keeps the stand-ins up for the real binaries until Ctrl-C, with the pipe loading what they
-/// submit and the task graph on its (scaled-down) schedule, as in a run.
+/// submit and the triggered task on its (scaled-down) interval, as in a run.
 async fn serve(args: &DevArgs) -> Result<(), String> {
     let stack = Stack::start(StackOptions {
         state: &args.state,
@@ -391,15 +392,18 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
     .map_err(|e| e.to_string())??;
     let freshness = stack.freshness.summary();
     // Release the warehouse file before returning, so the state folder can be reopened at once.
+    // Every client first: a pooled connection keeps a stand-in request task (and the warehouse)
+    // alive.
     let Stack {
         snowflake,
         s3,
         store,
         snowpipe,
         sql,
+        reconcile_snowpipe,
         ..
     } = stack;
-    drop((monitor, store, snowpipe, sql, s3));
+    drop((monitor, store, snowpipe, reconcile_snowpipe, sql, s3));
     if let Ok(snowflake) = std::sync::Arc::try_unwrap(snowflake) {
         snowflake.shutdown().await;
     }

@@ -1,5 +1,5 @@
 //! The pipeline's stages as `pipectl dev` runs them, each the real code path: the generator's
-//! upload, the ingest function's batch, the pipe, the task graph, the monitor with its
+//! upload, the ingest function's batch, the pipe, the SCD task, the monitor with its
 //! reconciliation; and the small reads the loop and the report need.
 
 use std::collections::VecDeque;
