@@ -44,7 +44,10 @@ DROP VIEW IF EXISTS V_CUSTOMER_CHANGE_DATA;
 
 -- The versions of the customers in CUSTOMER_SCD_WORK, from each one's FROM_TIME on, by the
 -- rule above. WHERE applies before the window functions of its SELECT, so LEAD in `versions`
--- finds the next opening upsert or delete: the instant the version ends.
+-- finds the next opening upsert or delete: the instant the version ends. Constructs:
+-- QUALIFY (https://docs.snowflake.com/en/sql-reference/constructs/qualify), LAG and LEAD
+-- (https://docs.snowflake.com/en/sql-reference/functions/lag, …/functions/lead), and the
+-- null-safe IS DISTINCT FROM (https://docs.snowflake.com/en/sql-reference/functions/is-distinct-from).
 CREATE OR REPLACE VIEW V_CUSTOMER_TIMELINE
 COMMENT = 'CUSTOMER_HISTORY rows recomputed from the rows in CUSTOMER_SCD_WORK (the task''s working set).'
 AS
