@@ -46,8 +46,9 @@ pub struct ConnectionArgs {
     role: Option<String>,
 }
 
-/// The settings after the flags, the named connection and the environment are merged.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The settings after the flags, the named connection and the environment are merged. Its
+/// Debug leaves the passphrase out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub account: String,
     pub user: String,
@@ -61,6 +62,27 @@ pub struct Resolved {
     pub role: Option<String>,
     /// "connection 'dev' in /home/me/.snowflake/connections.toml", when one was used.
     pub named: Option<String>,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = f.debug_struct("Resolved");
+        shown.field("account", &self.account);
+        shown.field("user", &self.user);
+        shown.field("private_key_path", &self.private_key_path);
+        shown.field(
+            "passphrase",
+            &self.passphrase.as_ref().map(|_| "<redacted>"),
+        );
+        shown.field("jwt_account", &self.jwt_account);
+        shown.field("base_url", &self.base_url);
+        shown.field("database", &self.database);
+        shown.field("schema", &self.schema);
+        shown.field("warehouse", &self.warehouse);
+        shown.field("role", &self.role);
+        shown.field("named", &self.named);
+        shown.finish()
+    }
 }
 
 impl Resolved {
@@ -241,6 +263,26 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn debug_output_holds_no_passphrase() {
+        let resolved = Resolved {
+            account: "acct".into(),
+            user: "ALICE".into(),
+            private_key_path: "key.p8".into(),
+            passphrase: Some("correct-horse-battery".into()),
+            jwt_account: None,
+            base_url: None,
+            database: None,
+            schema: None,
+            warehouse: None,
+            role: None,
+            named: None,
+        };
+        let shown = format!("{resolved:?}");
+        assert!(!shown.contains("correct-horse-battery"), "{shown}");
+        assert!(shown.contains("ALICE"), "{shown}");
     }
 
     fn named(name: &str) -> ConnectionArgs {

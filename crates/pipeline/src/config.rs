@@ -285,8 +285,8 @@ fn snowflake_source<F: Fn(&str) -> Option<String>>(
     )
 }
 
-/// The monitor function's configuration.
-#[derive(Debug, Clone, PartialEq)]
+/// The monitor function's configuration. Its Debug leaves the webhook URL out.
+#[derive(Clone, PartialEq)]
 pub struct MonitorConfig {
     /// The bucket holding the state object.
     pub bucket: String,
@@ -308,6 +308,29 @@ pub struct MonitorConfig {
     pub reconcile_snowflake: Option<SnowflakeSource>,
     pub deadline_margin: std::time::Duration,
     pub metrics_namespace: String,
+}
+
+impl std::fmt::Debug for MonitorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = f.debug_struct("MonitorConfig");
+        shown.field("bucket", &self.bucket);
+        shown.field("state_key", &self.state_key);
+        shown.field("snowflake", &self.snowflake);
+        shown.field("table", &self.table);
+        shown.field("tasks", &self.tasks);
+        shown.field("streams", &self.streams);
+        shown.field("overlap", &self.overlap);
+        shown.field("lookback", &self.lookback);
+        shown.field(
+            "alert_webhook_url",
+            &self.alert_webhook_url.as_ref().map(|_| "<redacted>"),
+        );
+        shown.field("reconcile", &self.reconcile);
+        shown.field("reconcile_snowflake", &self.reconcile_snowflake);
+        shown.field("deadline_margin", &self.deadline_margin);
+        shown.field("metrics_namespace", &self.metrics_namespace);
+        shown.finish()
+    }
 }
 
 impl MonitorConfig {
@@ -684,6 +707,25 @@ mod ingest_tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "MONITOR_TASKS");
+    }
+
+    #[test]
+    fn debug_output_holds_no_webhook_url() {
+        let config = monitor_config(&[
+            ("BUCKET", "b"),
+            MONITOR_SECRET,
+            (
+                "ALERT_WEBHOOK_URL",
+                "https://hooks.example/T0/B0/secret-token",
+            ),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert!(
+            shown.contains("alert_webhook_url: Some(\"<redacted>\")"),
+            "{shown}"
+        );
     }
 
     #[test]

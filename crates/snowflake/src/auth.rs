@@ -133,7 +133,6 @@ struct Claims<'a> {
 }
 
 /// Signs tokens for one user and caches the current one.
-#[derive(Debug)]
 pub struct JwtSigner {
     key: KeyPair,
     /// `ACCOUNT.USER`
@@ -141,6 +140,16 @@ pub struct JwtSigner {
     /// `ACCOUNT.USER.SHA256:<fingerprint>`
     issuer: String,
     cached: Mutex<Option<(String, SystemTime)>>,
+}
+
+/// Never prints the cached token (a bearer credential for up to an hour) or the key.
+impl fmt::Debug for JwtSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSigner")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JwtSigner {

@@ -7,6 +7,19 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use snowflake::auth::{TOKEN_LIFETIME, default_base_url, jwt_account};
 use snowflake::{JwtSigner, KeyPair, SnowflakeError};
 
+#[test]
+fn debug_output_holds_neither_the_token_nor_the_key() {
+    let signer = JwtSigner::new(KeyPair::from_pem(KEY, None).unwrap(), "ACCT", "USER");
+    let token = signer.token().unwrap();
+    let shown = format!("{signer:?}");
+    let key_body = KEY.lines().nth(1).unwrap();
+    assert!(
+        !shown.contains(&token) && !shown.contains(key_body),
+        "{shown}"
+    );
+    assert!(shown.contains("ACCT.USER"), "{shown}");
+}
+
 const KEY: &str = include_str!("data/test-only-rsa.p8");
 const ENCRYPTED_KEY: &str = include_str!("data/test-only-rsa-encrypted.p8");
 const PKCS1_KEY: &str = include_str!("data/test-only-rsa-pkcs1.pem");
