@@ -80,13 +80,21 @@ impl Local {
     }
 
     async fn reconcile(&self, max_attempts: u32) -> pipeline::monitor::ReconcileReport {
+        self.reconcile_at(max_attempts, Utc::now()).await
+    }
+
+    async fn reconcile_at(
+        &self,
+        max_attempts: u32,
+        now: chrono::DateTime<Utc>,
+    ) -> pipeline::monitor::ReconcileReport {
         reconcile(
             &self.stack.store,
             &self.stack.sql,
             &self.stack.reconcile_snowpipe,
             &target(),
             &settings(max_attempts),
-            Utc::now(),
+            now,
             soon(),
         )
         .await
@@ -192,6 +200,32 @@ async fn a_file_uploaded_again_under_a_quarantined_name_is_reconciled() {
         "{:?}",
         report.outcomes
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_given_up_on_stays_reported_past_13_days_until_it_leaves_the_stage() {
+    let local = local_stack().await;
+    let key = format!("{PREFIX}customer_stuck.csv");
+    local.put(&key, valid_csv(5, 2)).await;
+    for _ in 0..2 {
+        local.reconcile(2).await;
+    }
+    let stuck = |report: &pipeline::monitor::ReconcileReport| {
+        report
+            .stuck
+            .iter()
+            .map(Problem::key)
+            .collect::<Vec<String>>()
+    };
+    let expected = [format!("notloading:{key}")];
+    assert_eq!(stuck(&local.reconcile(2).await), expected);
+    // Two weeks on, the file is outside the survey and still not loaded.
+    let later = Utc::now() + TimeDelta::days(14);
+    assert_eq!(stuck(&local.reconcile_at(2, later).await), expected);
+    assert_eq!(stuck(&local.reconcile_at(2, later).await), expected);
+    // The operator acts: the file leaves the stage, and the condition clears.
+    local.stack.store.delete_object(&key).await.unwrap();
+    assert!(local.reconcile_at(2, later).await.stuck.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -281,7 +281,24 @@ pub async fn reconcile<S: ObjectStore, W: Warehouse, P: PipeLoader>(
                 .insert(finding.object.key.clone(), attempts + 1);
         }
     }
-    // Files that loaded, left or aged out are forgotten with the new state.
+    // A file given up on stays reported after it ages out of the survey, until it is gone from
+    // the stage or an operator removes its entry from the state: FilesNotLoading must not clear
+    // by itself while the file is still unloaded. Files that loaded, were quarantined or left
+    // are forgotten with the new state.
+    for (key, &attempts) in &state.attempts {
+        let surveyed = findings.iter().any(|f| &f.object.key == key);
+        if attempts < settings.max_attempts || surveyed {
+            continue;
+        }
+        let still_staged = store.list_objects(key).await?.iter().any(|o| &o.key == key);
+        if still_staged {
+            stuck.push(Problem::FileNotLoading {
+                file: key.clone(),
+                attempts,
+            });
+            next.attempts.insert(key.clone(), attempts);
+        }
+    }
     let swap = store
         .replace_if_unchanged(
             &settings.state_key,
