@@ -49,6 +49,8 @@ pub enum S3Fault {
     SlowDown,
     /// 500 InternalError.
     InternalError,
+    /// No answer at all, as from a connection that hangs: the caller's own timeout ends it.
+    Stall,
 }
 
 /// The running stand-in. Dropping it stops the server.
@@ -204,20 +206,24 @@ struct FaultQueue {
 }
 
 impl FaultQueue {
-    /// The error to answer this request with, if a fault is waiting for it.
-    fn check(&self, operation: S3Operation, bucket: &str, key: &str) -> S3Result<()> {
+    /// The error to answer this request with, if a fault is waiting for it; a stall never
+    /// answers.
+    async fn check(&self, operation: S3Operation, bucket: &str, key: &str) -> S3Result<()> {
         let path = format!("{bucket}/{key}");
-        let mut pending = self.pending.lock().expect("not poisoned");
-        let Some(index) = pending
-            .iter()
-            .position(|f| f.operation == operation && path.starts_with(&f.path_prefix))
-        else {
-            return Ok(());
+        let fault = {
+            let mut pending = self.pending.lock().expect("not poisoned");
+            let Some(index) = pending
+                .iter()
+                .position(|f| f.operation == operation && path.starts_with(&f.path_prefix))
+            else {
+                return Ok(());
+            };
+            pending.remove(index).map(|f| f.fault)
         };
-        let fault = pending.remove(index).map(|f| f.fault);
         self.served.fetch_add(1, Ordering::SeqCst);
         Err(match fault {
             Some(S3Fault::SlowDown) => s3s::s3_error!(SlowDown, "Please reduce your request rate."),
+            Some(S3Fault::Stall) => std::future::pending().await,
             _ => s3s::s3_error!(
                 InternalError,
                 "We encountered an internal error. Please try again."
@@ -292,7 +298,7 @@ impl S3 for ConditionalFs {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.faults.check(S3Operation::Put, &bucket, &key)?;
+        self.faults.check(S3Operation::Put, &bucket, &key).await?;
         let _guard = self
             .admit_write(
                 &bucket,
@@ -314,7 +320,7 @@ impl S3 for ConditionalFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.faults.check(S3Operation::Put, &bucket, &key)?;
+        self.faults.check(S3Operation::Put, &bucket, &key).await?;
         let _guard = self
             .admit_write(
                 &bucket,
@@ -366,7 +372,8 @@ impl S3 for ConditionalFs {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.faults
-            .check(S3Operation::Get, &req.input.bucket, &req.input.key)?;
+            .check(S3Operation::Get, &req.input.bucket, &req.input.key)
+            .await?;
         self.fs.get_object(req).await
     }
 
@@ -425,7 +432,8 @@ impl S3 for ConditionalFs {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         self.faults
-            .check(S3Operation::Put, &req.input.bucket, &req.input.key)?;
+            .check(S3Operation::Put, &req.input.bucket, &req.input.key)
+            .await?;
         self.fs.upload_part(req).await
     }
 

@@ -31,6 +31,7 @@ impl BucketArgs {
         IngestSettings {
             stage_prefix: self.prefix.clone(),
             quarantine_prefix: self.quarantine_prefix.clone(),
+            ..IngestSettings::default()
         }
     }
 }

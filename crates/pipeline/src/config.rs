@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::generator::GeneratorSettings;
+use crate::validate::SizeLimits;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
@@ -92,6 +93,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// An S3 key prefix, which must end in '/'.
+    /// `MAX_OBJECT_BYTES` and `MAX_CSV_BYTES` (defaults [`SizeLimits::DEFAULT`]). The object
+    /// limit stays within the 5 GB a single CopyObject can copy, so an oversized file can still
+    /// be moved to quarantine.
+    pub fn size_limits(&self) -> Result<SizeLimits, ConfigError> {
+        // S3 CopyObject copies objects up to 5 GB in one call:
+        // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
+        const MAX_COPYABLE: u64 = 5 * 1000 * 1000 * 1000;
+        let defaults = SizeLimits::DEFAULT;
+        let max_object_bytes = self.parsed(
+            "MAX_OBJECT_BYTES",
+            defaults.max_object_bytes,
+            "a whole number of bytes, at most 5000000000",
+        )?;
+        if max_object_bytes == 0 || max_object_bytes > MAX_COPYABLE {
+            return Err(ConfigError {
+                variable: "MAX_OBJECT_BYTES",
+                problem: format!("is {max_object_bytes}"),
+                expected: "a whole number of bytes from 1 to 5000000000 (what one CopyObject can move to quarantine)",
+            });
+        }
+        let max_csv_bytes = self.parsed(
+            "MAX_CSV_BYTES",
+            defaults.max_csv_bytes,
+            "a whole number of bytes",
+        )?;
+        if max_csv_bytes == 0 {
+            return Err(ConfigError {
+                variable: "MAX_CSV_BYTES",
+                problem: "is 0".into(),
+                expected: "a whole number of bytes above 0",
+            });
+        }
+        Ok(SizeLimits {
+            max_object_bytes,
+            max_csv_bytes,
+        })
+    }
+
     pub fn key_prefix(&self, variable: &'static str, default: &str) -> Result<String, ConfigError> {
         let value = self.parsed(variable, default.to_owned(), "a key prefix ending in '/'")?;
         if value.ends_with('/') {
@@ -222,6 +261,7 @@ impl IngestConfig {
             settings: crate::ingest::IngestSettings {
                 stage_prefix: env.key_prefix("PREFIX", "stream_data/")?,
                 quarantine_prefix: env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
+                limits: env.size_limits()?,
             },
             snowflake,
             deadline_margin: env.deadline_margin()?,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use pipeline::contract::CustomerReader;
 use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
-use pipeline::validate::{FileValidator, ValidationReport, validate_read};
+use pipeline::validate::{FileValidator, SizeLimits, ValidationReport, validate_read};
 use proptest::prelude::*;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
@@ -196,4 +196,75 @@ proptest! {
         prop_assert!(!report.valid, "mutation not caught: {}", lines[target]);
         prop_assert_eq!(report.problems[0].line, target as u64 + 1);
     }
+}
+
+/// A gzip bomb: `decompressed` zero bytes compress about 1,000:1.
+fn gzip_of_zeros(decompressed: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..decompressed / zeros.len() {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn gzip_bomb_stops_at_the_content_limit() {
+    let bomb = gzip_of_zeros(64 * 1024 * 1024);
+    let limits = SizeLimits {
+        max_object_bytes: u64::MAX,
+        max_csv_bytes: 1024 * 1024,
+    };
+    let mut validator = FileValidator::with_limits("bomb.csv.gz", limits);
+    let mut fed = 0;
+    for chunk in bomb.chunks(4 * 1024) {
+        validator.feed(chunk);
+        fed += chunk.len();
+        if validator.stopped() {
+            break;
+        }
+    }
+    let report = validator.finish();
+    assert!(!report.valid);
+    assert_eq!(report.problems[0].kind, "content_too_large");
+    assert!(report.problems[0].message.contains("MAX_CSV_BYTES"));
+    // Work is bounded by the limit plus one slice given to the decoder (~16 MiB at most).
+    assert!(report.csv_bytes <= limits.max_csv_bytes + 17 * 1024 * 1024);
+    assert!(fed < bomb.len(), "read all {fed} bytes");
+}
+
+#[test]
+fn plain_file_over_the_object_limit_stops_reading() {
+    let bytes = generated(20_000, false);
+    let limits = SizeLimits {
+        max_object_bytes: 100_000,
+        max_csv_bytes: u64::MAX,
+    };
+    let mut validator = FileValidator::with_limits("big.csv", limits);
+    let mut fed = 0;
+    for chunk in bytes.chunks(8 * 1024) {
+        validator.feed(chunk);
+        fed += chunk.len();
+        if validator.stopped() {
+            break;
+        }
+    }
+    let report = validator.finish();
+    assert_eq!(report.problem_counts.get("object_too_large"), Some(&1));
+    assert_eq!(report.problem_total(), 1, "the cut-off row is not judged");
+    assert!(fed <= 100_000 + 8 * 1024);
+}
+
+#[test]
+fn object_announced_over_the_limit_is_judged_unread() {
+    let limits = SizeLimits {
+        max_object_bytes: 1_000,
+        max_csv_bytes: u64::MAX,
+    };
+    let report = FileValidator::too_large("huge.csv.gz", 5_000, limits);
+    assert!(!report.valid);
+    assert_eq!(report.bytes, 5_000);
+    assert_eq!(report.rows, 0);
+    assert_eq!(report.problems[0].kind, "object_too_large");
 }

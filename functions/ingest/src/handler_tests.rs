@@ -379,3 +379,86 @@ async fn an_object_announced_twice_in_one_batch_is_submitted_once() {
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(f.submitted().len(), 1);
 }
+
+/// A gzip bomb: 64 MiB of zeros in about 65 KB.
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..64 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    encoder.finish().unwrap()
+}
+
+/// Nine valid files plus `odd_one`, one SQS message each: the odd one first.
+async fn batch_of_ten(f: &Fixture, odd_one: &str) -> Value {
+    let mut messages = vec![("m-odd".to_owned(), s3_event(&[odd_one]).to_string())];
+    for i in 0..9 {
+        let key = format!("stream_data/good{i}.csv");
+        f.put(&key, valid_csv(3)).await;
+        messages.push((format!("m{i}"), s3_event(&[key.as_str()]).to_string()));
+    }
+    let messages: Vec<(&str, String)> = messages
+        .iter()
+        .map(|(id, b)| (id.as_str(), b.clone()))
+        .collect();
+    sqs_event(&messages)
+}
+
+fn quarantine_report(f: &Fixture, key: &str) -> Value {
+    let path =
+        f.s3.object_path("landing", &format!("quarantine/{key}.errors.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn gzip_bomb_is_quarantined_and_the_nine_good_files_of_its_batch_load() {
+    let mut f = fixture(vec![]).await;
+    f.ingest.settings.limits.max_csv_bytes = 1024 * 1024;
+    f.put("stream_data/bomb.csv.gz", gzip_bomb()).await;
+    let event = batch_of_ten(&f, "stream_data/bomb.csv.gz").await;
+    let answer = f.handle(&event).await.unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(f.submitted().len(), 9);
+    let report = quarantine_report(&f, "stream_data/bomb.csv.gz");
+    assert_eq!(report["problems"][0]["kind"], "content_too_large");
+    // Bounded work: decoding stopped within one decoder slice (~16 MiB) of the limit.
+    assert!(report["csv_bytes"].as_u64().unwrap() <= 18 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn object_announced_over_the_size_limit_is_quarantined_unread() {
+    let mut f = fixture(vec![]).await;
+    f.ingest.settings.limits.max_object_bytes = 1000;
+    // The sample notification announces 1,024 bytes; the object itself is small and valid.
+    f.put(SAMPLE_KEY, valid_csv(2)).await;
+    let answer = f.handle(&s3_event(&[SAMPLE_KEY])).await.unwrap();
+    assert_eq!(answer["quarantined"], json!([SAMPLE_KEY]));
+    let report = quarantine_report(&f, SAMPLE_KEY);
+    assert_eq!(report["problems"][0]["kind"], "object_too_large");
+    assert_eq!(report["bytes"], 1024);
+    assert!(f.submitted().is_empty());
+}
+
+#[tokio::test]
+async fn a_file_that_cannot_be_read_in_time_fails_alone_and_the_nine_others_load() {
+    let f = fixture(vec![]).await;
+    f.put("stream_data/stalled.csv", valid_csv(3)).await;
+    f.s3.inject(
+        devstack::s3::S3Operation::Get,
+        "landing",
+        "stream_data/stalled.csv",
+        [devstack::s3::S3Fault::Stall],
+    );
+    let event = batch_of_ten(&f, "stream_data/stalled.csv").await;
+    let outcomes = f.handle(&event).await.unwrap();
+    assert_eq!(
+        outcomes,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-odd"}]})
+    );
+    assert_eq!(f.submitted().len(), 9);
+    // Left in place for the redelivery (and, if it keeps failing, the dead-letter queue).
+    assert!(f.exists("stream_data/stalled.csv"));
+    assert!(!f.exists("quarantine/stream_data/stalled.csv"));
+}

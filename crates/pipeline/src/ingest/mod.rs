@@ -17,7 +17,7 @@ use tracing::{info, warn};
 pub use events::{Delivery, ObjectRef, SqsItem, parse_delivery};
 
 use crate::ports::{ObjectStore, StoreError};
-use crate::validate::{FileValidator, ValidationReport};
+use crate::validate::{FileValidator, SizeLimits, ValidationReport};
 
 /// Submits staged files to the pipe (Snowpipe REST in production, fakes in tests).
 pub trait PipeLoader: Send + Sync {
@@ -45,6 +45,8 @@ pub struct IngestSettings {
     /// relative to it.
     pub stage_prefix: String,
     pub quarantine_prefix: String,
+    /// Files past these are quarantined unread or half read.
+    pub limits: SizeLimits,
 }
 
 impl Default for IngestSettings {
@@ -52,6 +54,7 @@ impl Default for IngestSettings {
         IngestSettings {
             stage_prefix: "stream_data/".into(),
             quarantine_prefix: "quarantine/".into(),
+            limits: SizeLimits::DEFAULT,
         }
     }
 }
@@ -80,6 +83,12 @@ pub enum IngestError {
     /// The Snowflake settings could not be loaded or used.
     #[error("Snowflake credentials: {message}")]
     Credentials { message: String, retryable: bool },
+    /// Validation did not finish within the file's share of the invocation; the message comes
+    /// back, and after the queue's retries lands in the dead-letter queue, which alarms.
+    #[error(
+        "validation did not finish within its {budget_ms} ms share of the invocation ({read_bytes} bytes read); a later delivery tries again"
+    )]
+    OutOfTime { read_bytes: u64, budget_ms: u64 },
 }
 
 impl IngestError {
@@ -88,6 +97,7 @@ impl IngestError {
             IngestError::Store(e) => e.retryable,
             IngestError::Snowflake(e) => e.retryable(),
             IngestError::Credentials { retryable, .. } => *retryable,
+            IngestError::OutOfTime { .. } => true,
         }
     }
 
@@ -124,7 +134,11 @@ struct QuarantineReport<'a> {
     report: &'a ValidationReport,
 }
 
-/// Ingests `objects` (in order); the outcome at index `i` is for `objects[i]`.
+/// Ingests `objects`; the outcome at index `i` is for `objects[i]`.
+///
+/// Files are validated smallest first, each within a fair share of the time left, so one slow
+/// or pathological file fails on its own while the others of the batch still get their results;
+/// the valid ones are then submitted together.
 pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
     store: &S,
     pipe: &P,
@@ -136,69 +150,92 @@ pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
         files_received: objects.len() as u64,
         ..IngestStats::default()
     };
-    let mut outcomes = Vec::with_capacity(objects.len());
-    // Indexes of valid files waiting to be submitted, with what they will be submitted as.
-    let mut valid: Vec<(usize, StagedFile, u64, u64)> = Vec::new();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; objects.len()];
+    let mut to_validate = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for object in objects {
+    for (index, object) in objects.iter().enumerate() {
         // At-least-once delivery can put one object twice in a batch: handle it once.
-        if !seen.insert(object.key.as_str()) {
-            outcomes.push(Outcome::Skipped {
-                key: object.key.clone(),
-                reason: "announced twice in this batch; handled once".into(),
-            });
-            continue;
+        let reason = if !seen.insert(object.key.as_str()) {
+            Some("announced twice in this batch; handled once".to_owned())
+        } else {
+            skip_reason(store, settings, object)
+        };
+        match reason {
+            Some(reason) => {
+                let outcome = Outcome::Skipped {
+                    key: object.key.clone(),
+                    reason,
+                };
+                log_outcome(&outcome);
+                outcomes[index] = Some(outcome);
+            }
+            None => to_validate.push(index),
         }
-        let outcome = match skip_reason(store, settings, object) {
-            Some(reason) => Outcome::Skipped {
+    }
+    to_validate.sort_by_key(|&index| objects[index].size.unwrap_or(u64::MAX));
+    let validation_deadline = validation_deadline(deadline);
+    let mut valid: Vec<(usize, StagedFile, u64, u64)> = Vec::new();
+    for (done, &index) in to_validate.iter().enumerate() {
+        let object = &objects[index];
+        let file_deadline = fair_share(validation_deadline, to_validate.len() - done);
+        let outcome = match validate_object(store, object, settings.limits, file_deadline).await {
+            Ok(None) => Outcome::Skipped {
                 key: object.key.clone(),
-                reason,
+                reason: "the object no longer exists (already quarantined or deleted)".into(),
             },
-            None => match validate_object(store, &object.key).await {
-                Ok(None) => Outcome::Skipped {
-                    key: object.key.clone(),
-                    reason: "the object no longer exists (already quarantined or deleted)".into(),
-                },
-                Ok(Some(report)) => {
-                    stats.rows_validated += report.rows;
-                    stats.bytes_validated += report.bytes;
-                    if report.valid {
-                        let path = object.key[settings.stage_prefix.len()..].to_owned();
-                        let staged = StagedFile {
-                            path,
-                            size: Some(report.bytes),
-                        };
-                        valid.push((outcomes.len(), staged, report.rows, report.bytes));
-                        outcomes.push(Outcome::Skipped {
-                            key: object.key.clone(),
-                            reason: "pending submission".into(),
-                        });
-                        continue;
-                    }
-                    match quarantine(store, settings, &object.key, &report).await {
-                        Ok(()) => Outcome::Quarantined {
-                            key: object.key.clone(),
-                            problems: report.problem_total(),
-                        },
-                        Err(error) => Outcome::Failed {
-                            key: object.key.clone(),
-                            error: error.into(),
-                        },
-                    }
+            Ok(Some(report)) => {
+                stats.rows_validated += report.rows;
+                stats.bytes_validated += report.bytes;
+                if report.valid {
+                    let path = object.key[settings.stage_prefix.len()..].to_owned();
+                    let staged = StagedFile {
+                        path,
+                        size: Some(report.bytes),
+                    };
+                    valid.push((index, staged, report.rows, report.bytes));
+                    continue;
                 }
-                Err(error) => Outcome::Failed {
-                    key: object.key.clone(),
-                    error: error.into(),
-                },
+                match quarantine(store, settings, &object.key, &report).await {
+                    Ok(()) => Outcome::Quarantined {
+                        key: object.key.clone(),
+                        problems: report.problem_total(),
+                    },
+                    Err(error) => Outcome::Failed {
+                        key: object.key.clone(),
+                        error: error.into(),
+                    },
+                }
+            }
+            Err(error) => Outcome::Failed {
+                key: object.key.clone(),
+                error,
             },
         };
         log_outcome(&outcome);
-        outcomes.push(outcome);
+        outcomes[index] = Some(outcome);
     }
     if !valid.is_empty() {
         submit(pipe, &mut outcomes, &mut stats, objects, valid, deadline).await;
     }
+    let outcomes = outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("every object has an outcome"))
+        .collect();
     (outcomes, stats)
+}
+
+/// Validation ends early enough to leave a quarter of the time left, at most 30 s, for
+/// insertFiles and its retries.
+fn validation_deadline(deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    deadline - (left / 4).min(std::time::Duration::from_secs(30))
+}
+
+/// An equal share of the time left for each of the `files_left` files.
+fn fair_share(validation_deadline: Instant, files_left: usize) -> Instant {
+    let now = Instant::now();
+    let left = validation_deadline.saturating_duration_since(now);
+    now + left / files_left.max(1) as u32
 }
 
 fn skip_reason<S: ObjectStore>(
@@ -229,18 +266,36 @@ fn skip_reason<S: ObjectStore>(
     None
 }
 
-/// Streams the object through the validator; `Ok(None)` when it does not exist (any more).
+/// Streams the object through the validator until its end, a size limit or `file_deadline`;
+/// `Ok(None)` when it does not exist (any more). An object announced as larger than the limit
+/// is judged without being read.
 async fn validate_object<S: ObjectStore>(
     store: &S,
-    key: &str,
-) -> Result<Option<ValidationReport>, StoreError> {
-    let Some(mut reader) = store.get_object(key).await? else {
+    object: &ObjectRef,
+    limits: SizeLimits,
+    file_deadline: Instant,
+) -> Result<Option<ValidationReport>, IngestError> {
+    let key = &object.key;
+    if let Some(size) = object.size.filter(|&size| size > limits.max_object_bytes) {
+        return Ok(Some(FileValidator::too_large(key, size, limits)));
+    }
+    let started = Instant::now();
+    let out_of_time = |read_bytes| IngestError::OutOfTime {
+        read_bytes,
+        budget_ms: file_deadline.saturating_duration_since(started).as_millis() as u64,
+    };
+    let opened = tokio::time::timeout_at(file_deadline, store.get_object(key)).await;
+    let Some(mut reader) = opened.map_err(|_| out_of_time(0))?? else {
         return Ok(None);
     };
-    let mut validator = FileValidator::new(key);
+    let mut validator = FileValidator::with_limits(key, limits);
     let mut buf = vec![0u8; 256 * 1024];
+    let mut read_bytes = 0;
     loop {
-        let n = reader.read(&mut buf).await.map_err(|e| StoreError {
+        let read = tokio::time::timeout_at(file_deadline, reader.read(&mut buf))
+            .await
+            .map_err(|_| out_of_time(read_bytes))?;
+        let n = read.map_err(|e| StoreError {
             operation: "GetObject",
             bucket: store.bucket().to_owned(),
             key: key.to_owned(),
@@ -250,7 +305,14 @@ async fn validate_object<S: ObjectStore>(
         if n == 0 {
             return Ok(Some(validator.finish()));
         }
+        read_bytes += n as u64;
         validator.feed(&buf[..n]);
+        if validator.stopped() {
+            return Ok(Some(validator.finish()));
+        }
+        if Instant::now() >= file_deadline {
+            return Err(out_of_time(read_bytes));
+        }
     }
 }
 
@@ -283,7 +345,7 @@ async fn quarantine<S: ObjectStore>(
 
 async fn submit<P: PipeLoader>(
     pipe: &P,
-    outcomes: &mut [Outcome],
+    outcomes: &mut [Option<Outcome>],
     stats: &mut IngestStats,
     objects: &[ObjectRef],
     valid: Vec<(usize, StagedFile, u64, u64)>,
@@ -306,7 +368,7 @@ async fn submit<P: PipeLoader>(
                 .collect();
             for (index, staged, rows, bytes) in &valid {
                 let key = objects[*index].key.clone();
-                outcomes[*index] = if skipped.contains(staged.path.as_str()) {
+                let outcome = if skipped.contains(staged.path.as_str()) {
                     Outcome::AlreadyLoaded { key }
                 } else {
                     Outcome::Submitted {
@@ -315,17 +377,19 @@ async fn submit<P: PipeLoader>(
                         bytes: *bytes,
                     }
                 };
-                log_outcome(&outcomes[*index]);
+                log_outcome(&outcome);
+                outcomes[*index] = Some(outcome);
             }
         }
         Err(error) => {
             stats.snowpipe_requests += 1;
             for (index, ..) in &valid {
-                outcomes[*index] = Outcome::Failed {
+                let outcome = Outcome::Failed {
                     key: objects[*index].key.clone(),
                     error: error.clone(),
                 };
-                log_outcome(&outcomes[*index]);
+                log_outcome(&outcome);
+                outcomes[*index] = Some(outcome);
             }
         }
     }

@@ -211,6 +211,7 @@ pub async fn resubmit<S: ObjectStore, P: PipeLoader>(
     let ingest = IngestSettings {
         stage_prefix: settings.stage_prefix.clone(),
         quarantine_prefix: settings.quarantine_prefix.clone(),
+        ..IngestSettings::default()
     };
     ingest_objects(store, pipe, &ingest, &objects, deadline)
         .await

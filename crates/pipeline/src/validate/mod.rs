@@ -11,7 +11,7 @@ use std::io;
 use serde::Serialize;
 
 use crate::contract::{COLUMNS, Column, FieldError, check_fields};
-pub use input::{FileValidator, validate_read};
+pub use input::{FileValidator, SizeLimits, validate_read};
 pub use tokenizer::MAX_RECORD_BYTES;
 use tokenizer::{Record, Syntax, Tokenizer};
 
@@ -128,6 +128,11 @@ impl Validator {
             .feed(data, &mut |record| findings.record(&record));
     }
 
+    /// CSV bytes fed so far.
+    pub fn csv_bytes(&self) -> u64 {
+        self.findings.csv_bytes
+    }
+
     pub fn finish(mut self, bytes: u64, gzip: bool) -> ValidationReport {
         if let Some(start) = self.start.take() {
             self.tokenize_start(&start);
@@ -145,16 +150,28 @@ impl Validator {
                 "the file has a header but no data rows".into()
             });
         }
+        f.report(bytes, gzip)
+    }
+
+    /// The report on what was judged so far, when validation stops early: the record in
+    /// progress is cut off, not wrong, so it is left out.
+    pub fn abandon(self, bytes: u64, gzip: bool) -> ValidationReport {
+        self.findings.report(bytes, gzip)
+    }
+}
+
+impl Findings {
+    fn report(self, bytes: u64, gzip: bool) -> ValidationReport {
         ValidationReport {
-            valid: f.counts.is_empty(),
-            rows: f.rows,
-            valid_rows: f.rows - f.invalid_rows,
-            invalid_rows: f.invalid_rows,
+            valid: self.counts.is_empty(),
+            rows: self.rows,
+            valid_rows: self.rows - self.invalid_rows,
+            invalid_rows: self.invalid_rows,
             bytes,
-            csv_bytes: f.csv_bytes,
+            csv_bytes: self.csv_bytes,
             gzip,
-            problem_counts: f.counts,
-            problems: f.problems,
+            problem_counts: self.counts,
+            problems: self.problems,
         }
     }
 }
