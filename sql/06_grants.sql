@@ -5,8 +5,8 @@
 
 USE SCHEMA <% database %>.<% schema %>;
 
--- Ingest (Snowpipe REST), the ingest user's default role; the monitor's reconciliation resubmits
--- files as this user too. "Calling the Snowpipe REST endpoints
+-- Ingest (Snowpipe REST), the ingest user's default role (and `pipectl backfill`'s, run by an
+-- operator with that key; the monitor never holds it). "Calling the Snowpipe REST endpoints
 -- requires a role with the following minimum privileges": OPERATE on the pipe (insertFiles),
 -- MONITOR (insertReport, loadHistoryScan), USAGE on the (external) stage, INSERT and SELECT on
 -- the target table (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs). A

@@ -59,6 +59,7 @@ pub struct S3StandIn {
     root: PathBuf,
     events: std::sync::Arc<Subscribers>,
     faults: std::sync::Arc<FaultQueue>,
+    write_once: std::sync::Arc<WriteOncePolicy>,
     server: JoinHandle<()>,
     /// Removed when the stand-in is dropped (for `start_in_temp_dir`).
     _temp_dir: Option<tempfile::TempDir>,
@@ -83,12 +84,14 @@ impl S3StandIn {
         std::fs::create_dir_all(&root)?;
         let events = std::sync::Arc::new(Subscribers::default());
         let faults = std::sync::Arc::new(FaultQueue::default());
+        let write_once = std::sync::Arc::new(WriteOncePolicy::default());
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| io::Error::other(format!("{e:?}")))?;
         let wrapped = ConditionalFs {
             fs,
             root: root.clone(),
             events: events.clone(),
             faults: faults.clone(),
+            write_once: write_once.clone(),
             write_lock: tokio::sync::Mutex::new(()),
         };
         let mut builder = S3ServiceBuilder::new(wrapped);
@@ -103,6 +106,7 @@ impl S3StandIn {
             root,
             events,
             faults,
+            write_once,
             server,
             _temp_dir: None,
         })
@@ -156,6 +160,49 @@ impl S3StandIn {
     /// How many injected faults have been answered so far.
     pub fn faults_served(&self) -> u64 {
         self.faults.served.load(Ordering::SeqCst)
+    }
+
+    /// Applies the template's write-once bucket policy to `prefix` of `bucket`: a PutObject or
+    /// CompleteMultipartUpload without `If-None-Match` is refused with 403 AccessDenied, and so
+    /// is a CopyObject into it, as
+    /// https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html
+    /// describes for a policy that enforces conditional writes. The multipart steps before the
+    /// completion stay allowed, as the policy exempts them.
+    pub fn write_once(&self, bucket: &str, prefix: &str) {
+        self.write_once
+            .paths
+            .lock()
+            .expect("not poisoned")
+            .push(format!("{bucket}/{prefix}"));
+    }
+
+    /// Writes the write-once policy refused so far.
+    pub fn refused_writes(&self) -> u64 {
+        self.write_once.refused.load(Ordering::SeqCst)
+    }
+}
+
+/// The bucket-policy statements the stand-in enforces (see [`S3StandIn::write_once`]).
+#[derive(Default)]
+struct WriteOncePolicy {
+    paths: Mutex<Vec<String>>,
+    refused: AtomicU64,
+}
+
+impl WriteOncePolicy {
+    fn check(&self, bucket: &str, key: &str, conditional: bool) -> S3Result<()> {
+        let path = format!("{bucket}/{key}");
+        let covered = self
+            .paths
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .any(|prefix| path.starts_with(prefix));
+        if covered && !conditional {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(())
     }
 }
 
@@ -239,6 +286,7 @@ struct ConditionalFs {
     root: PathBuf,
     events: std::sync::Arc<Subscribers>,
     faults: std::sync::Arc<FaultQueue>,
+    write_once: std::sync::Arc<WriteOncePolicy>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -258,6 +306,8 @@ impl ConditionalFs {
         if_match: Option<&IfMatch>,
     ) -> S3Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
         self.require_bucket(bucket)?;
+        self.write_once
+            .check(bucket, key, if_none_match.is_some())?;
         let create_only = if_none_match.is_some_and(|c| c.is_any());
         if !create_only && if_match.is_none() {
             return Ok(None);
@@ -388,6 +438,8 @@ impl S3 for ConditionalFs {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.write_once
+            .check(&req.input.bucket, &req.input.key, false)?;
         self.fs.copy_object(req).await
     }
 

@@ -91,11 +91,10 @@ pub fn run(args: BackfillArgs) -> ExitCode {
         streams: Vec::new(),
     };
     let settings = ReconcileSettings {
-        stage_prefix: args.bucket.prefix.clone(),
-        quarantine_prefix: args.bucket.quarantine_prefix.clone(),
         grace: TimeDelta::minutes(args.grace_minutes),
         max_attempts: u32::MAX,
         state_key: String::new(),
+        ..ReconcileSettings::new(&args.bucket.prefix, &args.bucket.quarantine_prefix)
     };
     let now = Utc::now();
     let until = args.until.unwrap_or(now);

@@ -1,7 +1,8 @@
 //! Reconciliation and quarantine replay against the local stack (`pipectl dev`'s S3 and
-//! Snowflake stand-ins), with the real clients: files nobody announced are found and loaded
-//! once, quarantined files are never resubmitted, a file that never loads is reported, and a
-//! corrected file replays under a new key.
+//! Snowflake stand-ins), with the real clients: files nobody announced are found, announced on
+//! the ingest queue and, through the ingest path, loaded once; quarantined files are never
+//! announced again, a file that never loads is reported, and a corrected file replays under a
+//! new key.
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
 use pipectl::dev::stack::{DATABASE, PREFIX, SCHEMA, Stack, StackOptions};
 use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
-use pipeline::ingest::{IngestSettings, ObjectRef, Outcome, ingest_objects};
+use pipeline::ingest::{
+    Delivery, IngestSettings, ObjectRef, Outcome, ingest_objects, parse_delivery,
+};
 use pipeline::monitor::reconcile::FileStatus;
 use pipeline::monitor::{
     Monitor, MonitorSettings, MonitorTarget, Problem, ReconcileSettings, reconcile,
@@ -39,12 +42,18 @@ async fn local_stack() -> Local {
 
 fn settings(max_attempts: u32) -> ReconcileSettings {
     ReconcileSettings {
-        stage_prefix: PREFIX.into(),
-        quarantine_prefix: "quarantine/".into(),
         grace: TimeDelta::zero(),
         max_attempts,
-        state_key: "monitor/reconcile.json".into(),
+        ..ReconcileSettings::new(PREFIX, "quarantine/")
     }
+}
+
+/// One reconciliation run, then the ingest function's work on what it announced.
+struct Run {
+    findings: Vec<pipeline::monitor::reconcile::Finding>,
+    stuck: Vec<Problem>,
+    /// What ingest did with each announced file.
+    outcomes: Vec<Outcome>,
 }
 
 fn target() -> MonitorTarget {
@@ -79,26 +88,44 @@ impl Local {
             .unwrap();
     }
 
-    async fn reconcile(&self, max_attempts: u32) -> pipeline::monitor::ReconcileReport {
+    async fn reconcile(&self, max_attempts: u32) -> Run {
         self.reconcile_at(max_attempts, Utc::now()).await
     }
 
-    async fn reconcile_at(
-        &self,
-        max_attempts: u32,
-        now: chrono::DateTime<Utc>,
-    ) -> pipeline::monitor::ReconcileReport {
-        reconcile(
+    async fn reconcile_at(&self, max_attempts: u32, now: chrono::DateTime<Utc>) -> Run {
+        let report = reconcile(
             &self.stack.store,
             &self.stack.sql,
-            &self.stack.reconcile_snowpipe,
+            &self.stack.ingest_queue,
             &target(),
             &settings(max_attempts),
             now,
             soon(),
         )
         .await
-        .unwrap()
+        .unwrap();
+        let mut outcomes = Vec::new();
+        for body in self.stack.ingest_queue.take_all() {
+            let payload = serde_json::from_str(&body).unwrap();
+            let Delivery::Direct(objects) = parse_delivery(&payload).unwrap() else {
+                panic!("an S3 notification was not read as one: {body}")
+            };
+            let (done, _) = ingest_objects(
+                &self.stack.store,
+                &self.stack.snowpipe,
+                &IngestSettings::default(),
+                &objects,
+                soon(),
+            )
+            .await;
+            outcomes.extend(done);
+        }
+        assert_eq!(outcomes.len(), report.announced.len());
+        Run {
+            findings: report.findings,
+            stuck: report.stuck,
+            outcomes,
+        }
     }
 
     /// The ingest function's path for `key`, as its notification would trigger it.
@@ -210,7 +237,7 @@ async fn a_file_given_up_on_stays_reported_past_13_days_until_it_leaves_the_stag
     for _ in 0..2 {
         local.reconcile(2).await;
     }
-    let stuck = |report: &pipeline::monitor::ReconcileReport| {
+    let stuck = |report: &Run| {
         report
             .stuck
             .iter()

@@ -453,3 +453,71 @@ mod tests {
         assert!(!is_retryable_status(404, Some("NoSuchBucket")));
     }
 }
+
+/// The ingest queue through aws-sdk-sqs: one SendMessage per notification.
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(config: &aws_config::SdkConfig, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client: aws_sdk_sqs::Client::new(config),
+            url: url.into(),
+        }
+    }
+}
+
+impl crate::ports::NotificationQueue for SqsQueue {
+    async fn send(&self, body: String) -> Result<(), crate::ports::QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| crate::ports::QueueError {
+                queue: self.url.clone(),
+                message: aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
+            })
+    }
+}
+
+/// The alert webhook URL, read from a Secrets Manager secret whose value is the URL itself.
+pub struct SecretsManagerWebhookUrl {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerWebhookUrl {
+    pub fn new(config: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
+        SecretsManagerWebhookUrl {
+            client: aws_sdk_secretsmanager::Client::new(config),
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+impl crate::monitor::alert::WebhookUrlSource for SecretsManagerWebhookUrl {
+    async fn load(&self) -> Result<String, String> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|err| {
+                format!(
+                    "reading secret {} failed: {}",
+                    self.secret_id,
+                    err.code().unwrap_or("no response")
+                )
+            })?;
+        output
+            .secret_string()
+            .map(|url| url.trim().to_owned())
+            .ok_or_else(|| format!("secret {} has no string value", self.secret_id))
+    }
+}

@@ -338,14 +338,14 @@ pub struct MonitorConfig {
     pub streams: Vec<String>,
     pub overlap: chrono::TimeDelta,
     pub lookback: chrono::TimeDelta,
-    /// Slack-compatible incoming webhook; a secret, so never logged.
-    pub alert_webhook_url: Option<String>,
+    /// `ALERT_WEBHOOK_SECRET_ARN`: the secret holding the Slack-compatible incoming webhook
+    /// URL, read at each run. The URL itself is a credential and never part of the configuration.
+    pub alert_webhook_secret: Option<String>,
     /// `None` with `RECONCILE=false`.
     pub reconcile: Option<crate::monitor::ReconcileSettings>,
-    /// Whom reconciliation resubmits files as: the Snowpipe (ingest) user, never the monitor
-    /// user, which holds no role that may load or read the table (sql/06_grants.sql). Set when
-    /// `reconcile` is.
-    pub reconcile_snowflake: Option<SnowflakeSource>,
+    /// `INGEST_QUEUE_URL`, where reconciliation announces unloaded files; set when `reconcile`
+    /// is. The monitor never holds the ingest user's key: ingest does the loading.
+    pub ingest_queue_url: Option<String>,
     pub deadline_margin: std::time::Duration,
     pub metrics_namespace: String,
 }
@@ -361,12 +361,9 @@ impl std::fmt::Debug for MonitorConfig {
         shown.field("streams", &self.streams);
         shown.field("overlap", &self.overlap);
         shown.field("lookback", &self.lookback);
-        shown.field(
-            "alert_webhook_url",
-            &self.alert_webhook_url.as_ref().map(|_| "<redacted>"),
-        );
+        shown.field("alert_webhook_secret", &self.alert_webhook_secret);
         shown.field("reconcile", &self.reconcile);
-        shown.field("reconcile_snowflake", &self.reconcile_snowflake);
+        shown.field("ingest_queue_url", &self.ingest_queue_url);
         shown.field("deadline_margin", &self.deadline_margin);
         shown.field("metrics_namespace", &self.metrics_namespace);
         shown.finish()
@@ -431,87 +428,69 @@ impl MonitorConfig {
             streams: names("MONITOR_STREAMS", "CUSTOMER_RAW_CHANGES")?,
             overlap: minutes("HISTORY_OVERLAP_MINUTES", 60)?,
             lookback: minutes("FIRST_RUN_LOOKBACK_MINUTES", 60)?,
-            alert_webhook_url: match (env.lookup)("ALERT_WEBHOOK_URL").map(|v| v.trim().to_owned())
-            {
-                Some(url) if url.is_empty() => None,
-                Some(url) if url.starts_with("https://") || url.starts_with("http://") => Some(url),
-                // The value is a secret: say what is wrong without echoing it.
-                Some(_) => {
-                    return Err(ConfigError {
-                        variable: "ALERT_WEBHOOK_URL",
-                        problem: "is not an http(s) URL".into(),
-                        expected: "an incoming-webhook URL such as https://hooks.slack.com/services/…",
-                    });
-                }
-                None => None,
-            },
+            alert_webhook_secret: alert_webhook_secret(env)?,
             reconcile: if reconcile_on {
+                let defaults = crate::monitor::ReconcileSettings::new(
+                    &env.key_prefix("PREFIX", "stream_data/")?,
+                    &env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
+                );
                 Some(crate::monitor::ReconcileSettings {
-                    stage_prefix: env.key_prefix("PREFIX", "stream_data/")?,
-                    quarantine_prefix: env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
                     grace: minutes("RECONCILE_GRACE_MINUTES", 15)?,
                     max_attempts: env.parsed(
                         "RECONCILE_MAX_ATTEMPTS",
-                        3,
-                        "a whole number of submissions",
+                        defaults.max_attempts,
+                        "a whole number of announcements",
                     )?,
+                    max_per_run: env.parsed(
+                        "RECONCILE_MAX_PER_RUN",
+                        defaults.max_per_run,
+                        "a whole number of files",
+                    )?,
+                    budget: std::time::Duration::from_secs(env.parsed(
+                        "RECONCILE_BUDGET_SECONDS",
+                        defaults.budget.as_secs(),
+                        "a whole number of seconds",
+                    )?),
                     state_key: env.parsed(
                         "RECONCILE_STATE_KEY",
-                        "monitor/reconcile.json".to_owned(),
+                        defaults.state_key.clone(),
                         "an S3 key",
                     )?,
+                    ..defaults
                 })
             } else {
                 None
             },
-            reconcile_snowflake: reconcile_on.then(|| reconcile_source(env)).transpose()?,
+            ingest_queue_url: reconcile_on
+                .then(|| {
+                    env.required(
+                        "INGEST_QUEUE_URL",
+                        "the ingest queue's URL, where reconciliation announces unloaded files (or RECONCILE=false)",
+                    )
+                })
+                .transpose()?,
             deadline_margin: env.deadline_margin()?,
             metrics_namespace: env.metrics_namespace()?,
         })
     }
 }
 
-/// Reconciliation's Snowpipe user: `RECONCILE_SECRET_ARN` (the ingest function's secret), else
-/// `RECONCILE_SNOWFLAKE_USER` and `RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH` (and its passphrase)
-/// with the monitor's other `SNOWFLAKE_*` settings.
-fn reconcile_source<F: Fn(&str) -> Option<String>>(
+/// `ALERT_WEBHOOK_SECRET_ARN`. The URL is a credential, so a URL in the environment (the old
+/// `ALERT_WEBHOOK_URL`) is refused, without echoing it, rather than used.
+fn alert_webhook_secret<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
-) -> Result<SnowflakeSource, ConfigError> {
-    const RENAMED: [(&str, &str); 4] = [
-        ("SNOWFLAKE_SECRET_ARN", "RECONCILE_SECRET_ARN"),
-        ("SNOWFLAKE_USER", "RECONCILE_SNOWFLAKE_USER"),
-        (
-            "SNOWFLAKE_PRIVATE_KEY_PATH",
-            "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH",
-        ),
-        (
-            "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
-            "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE",
-        ),
-    ];
-    let given = |name: &str| (env.lookup)(name).filter(|v| !v.trim().is_empty());
-    if given("RECONCILE_SECRET_ARN").is_none() && given("RECONCILE_SNOWFLAKE_USER").is_none() {
+) -> Result<Option<String>, ConfigError> {
+    if (env.lookup)("ALERT_WEBHOOK_URL").is_some_and(|v| !v.trim().is_empty()) {
         return Err(ConfigError {
-            variable: "RECONCILE_SECRET_ARN",
-            problem: "is missing (and so is RECONCILE_SNOWFLAKE_USER)".into(),
-            expected: "the ingest user's secret, as reconciliation resubmits files as that user \
-                       (or RECONCILE_SNOWFLAKE_USER with RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH; \
-                       or RECONCILE=false)",
+            variable: "ALERT_WEBHOOK_URL",
+            problem: "is set, and a webhook URL is a credential the configuration must not hold"
+                .into(),
+            expected: "the URL stored in a Secrets Manager secret, named by ALERT_WEBHOOK_SECRET_ARN",
         });
     }
-    let renamed =
-        Env::from_lookup(
-            |name: &str| match RENAMED.iter().find(|(from, _)| *from == name) {
-                Some((_, to)) => (env.lookup)(to),
-                None => (env.lookup)(name),
-            },
-        );
-    snowflake_source(&renamed).map_err(|mut err| {
-        if let Some((_, to)) = RENAMED.iter().find(|(from, _)| *from == err.variable) {
-            err.variable = *to;
-        }
-        err
-    })
+    Ok((env.lookup)("ALERT_WEBHOOK_SECRET_ARN")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty()))
 }
 
 /// An environment holding exactly `vars`, for tests.
@@ -659,53 +638,44 @@ mod ingest_tests {
         );
     }
 
-    /// The monitor's configuration from `vars`, with reconciliation's Snowpipe secret.
+    /// The monitor's configuration from `vars`, with reconciliation's queue.
     fn monitor_config(vars: &[(&str, &str)]) -> Result<MonitorConfig, ConfigError> {
-        let mut all = vec![RECONCILE_SECRET];
+        let mut all = vec![INGEST_QUEUE];
         all.extend_from_slice(vars);
         MonitorConfig::from_env(&env_of(&all))
     }
 
-    const RECONCILE_SECRET: (&str, &str) = (
-        "RECONCILE_SECRET_ARN",
-        "arn:aws:secretsmanager:eu-west-1:1:secret:ingest",
+    const INGEST_QUEUE: (&str, &str) = (
+        "INGEST_QUEUE_URL",
+        "https://sqs.eu-west-1.amazonaws.com/1/customer-ingest",
     );
 
     #[test]
-    fn reconciliation_resubmits_as_the_snowpipe_user_of_its_own_secret() {
-        let c = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET, ("SNOWFLAKE_PIPE", "D.S.P")]);
-        match c.unwrap().reconcile_snowflake {
-            Some(SnowflakeSource::Secret { id, pipe, .. }) => {
-                assert_eq!(id, RECONCILE_SECRET.1);
-                assert_eq!(pipe.as_deref(), Some("D.S.P"));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn reconciliation_without_the_snowpipe_users_credentials_is_a_configuration_error() {
+    fn reconciliation_announces_on_the_ingest_queue_and_needs_no_snowpipe_key() {
+        let c = monitor_config(&[("BUCKET", "b"), MONITOR_SECRET]).unwrap();
+        assert_eq!(c.ingest_queue_url.as_deref(), Some(INGEST_QUEUE.1));
         let env = env_of(&[("BUCKET", "b"), MONITOR_SECRET]);
         let err = MonitorConfig::from_env(&env).unwrap_err();
-        assert_eq!(err.variable, "RECONCILE_SECRET_ARN");
+        assert_eq!(err.variable, "INGEST_QUEUE_URL");
         let off = env_of(&[("BUCKET", "b"), MONITOR_SECRET, ("RECONCILE", "false")]);
         assert_eq!(
-            MonitorConfig::from_env(&off).unwrap().reconcile_snowflake,
+            MonitorConfig::from_env(&off).unwrap().ingest_queue_url,
             None
         );
     }
 
     #[test]
-    fn a_local_reconcile_user_names_its_own_variables_in_errors() {
-        let env = env_of(&[
+    fn reconciliation_caps_and_budget_can_be_set() {
+        let c = monitor_config(&[
             ("BUCKET", "b"),
             MONITOR_SECRET,
-            ("RECONCILE_SNOWFLAKE_USER", "INGEST"),
-            ("SNOWFLAKE_ACCOUNT", "xy12345"),
-            ("SNOWFLAKE_PIPE", "D.S.P"),
-        ]);
-        let err = MonitorConfig::from_env(&env).unwrap_err();
-        assert_eq!(err.variable, "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH");
+            ("RECONCILE_MAX_PER_RUN", "7"),
+            ("RECONCILE_BUDGET_SECONDS", "5"),
+        ])
+        .unwrap();
+        let r = c.reconcile.unwrap();
+        assert_eq!(r.max_per_run, 7);
+        assert_eq!(r.budget, std::time::Duration::from_secs(5));
     }
 
     const MONITOR_SECRET: (&str, &str) = (
@@ -721,7 +691,7 @@ mod ingest_tests {
         assert_eq!(c.tasks, ["TSK_SCD_RAW"]);
         assert_eq!(c.streams, ["CUSTOMER_RAW_CHANGES"]);
         assert_eq!(c.overlap, chrono::TimeDelta::minutes(60));
-        assert_eq!(c.alert_webhook_url, None);
+        assert_eq!(c.alert_webhook_secret, None);
     }
 
     #[test]
@@ -730,6 +700,8 @@ mod ingest_tests {
         let r = c.reconcile.expect("on by default");
         assert_eq!(r.grace, chrono::TimeDelta::minutes(15));
         assert_eq!(r.max_attempts, 3);
+        assert_eq!(r.max_per_run, 100);
+        assert_eq!(r.budget, std::time::Duration::from_secs(20));
         assert_eq!(
             (r.stage_prefix.as_str(), r.state_key.as_str()),
             ("stream_data/", "monitor/reconcile.json")
@@ -750,33 +722,27 @@ mod ingest_tests {
     }
 
     #[test]
-    fn debug_output_holds_no_webhook_url() {
+    fn the_webhook_is_named_by_a_secret_never_given_as_a_url() {
         let config = monitor_config(&[
             ("BUCKET", "b"),
             MONITOR_SECRET,
             (
-                "ALERT_WEBHOOK_URL",
-                "https://hooks.example/T0/B0/secret-token",
+                "ALERT_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:hook",
             ),
         ])
         .unwrap();
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("secret-token"), "{shown}");
-        assert!(
-            shown.contains("alert_webhook_url: Some(\"<redacted>\")"),
-            "{shown}"
+        assert_eq!(
+            config.alert_webhook_secret.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:1:secret:hook")
         );
-    }
-
-    #[test]
-    fn a_bad_webhook_url_is_refused_without_echoing_it() {
         let err = monitor_config(&[
             ("BUCKET", "b"),
             MONITOR_SECRET,
-            ("ALERT_WEBHOOK_URL", "hooks.example/T0/secret"),
+            ("ALERT_WEBHOOK_URL", "https://hooks.example/T0/secret-token"),
         ])
         .unwrap_err();
         assert_eq!(err.variable, "ALERT_WEBHOOK_URL");
-        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(!err.to_string().contains("secret-token"), "{err}");
     }
 }

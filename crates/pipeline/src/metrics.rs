@@ -90,3 +90,8 @@ pub fn record_monitor(health: &Health, newly_reported: &[Problem]) {
         metrics::gauge!(UNMERGED_ROWS).set(rows as f64);
     }
 }
+
+/// Counts an alert that could not be posted (webhook unreadable, refused or failing).
+pub fn record_alert_failure() {
+    metrics::counter!(ALERT_FAILURES).increment(1);
+}

@@ -137,3 +137,37 @@ pub trait ObjectStore: Send + Sync {
         upload_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// A failed send to the ingest queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("SendMessage to {queue} failed: {message}")]
+pub struct QueueError {
+    pub queue: String,
+    pub message: String,
+}
+
+/// The ingest queue as reconciliation uses it: each body becomes one message, read by the
+/// ingest function like the bucket's own notifications.
+pub trait NotificationQueue: Send + Sync {
+    fn send(&self, body: String) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// An ingest queue inside the process, for `pipectl dev` and tests: bodies wait until taken.
+#[derive(Debug, Clone, Default)]
+pub struct InProcessQueue {
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl InProcessQueue {
+    /// Every body sent so far, oldest first; the queue is left empty.
+    pub fn take_all(&self) -> Vec<String> {
+        std::mem::take(&mut *self.bodies.lock().expect("not poisoned"))
+    }
+}
+
+impl NotificationQueue for InProcessQueue {
+    async fn send(&self, body: String) -> Result<(), QueueError> {
+        self.bodies.lock().expect("not poisoned").push(body);
+        Ok(())
+    }
+}

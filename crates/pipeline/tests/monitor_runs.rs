@@ -460,7 +460,7 @@ async fn posts_one_alert_for_a_run_with_new_problems_and_none_without() {
         ..healthy()
     })
     .await;
-    let webhook = Webhook::new(format!("{}/services/T000/B000/secret", chat.base_url()));
+    let webhook = Webhook::new(format!("{}/services/T000/B000/secret", chat.base_url())).unwrap();
     let monitor = monitor(&f.store, Some(webhook));
     let first = monitor
         .run(&f.warehouse, &target(), at(30), soon())
@@ -494,7 +494,7 @@ async fn a_failing_webhook_does_not_fail_the_run_or_hide_the_url() {
     })
     .await;
     let url = format!("{}/services/T000/B000/secret-token", chat.base_url());
-    let monitor = monitor(&f.store, Some(Webhook::new(url)));
+    let monitor = monitor(&f.store, Some(Webhook::new(url).unwrap()));
     let report = monitor
         .run(&f.warehouse, &target(), at(30), soon())
         .await

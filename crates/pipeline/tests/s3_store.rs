@@ -303,3 +303,55 @@ async fn listing_returns_every_object_under_the_prefix_in_key_order_with_size_an
             .all(|o| o.size == 5 && o.last_modified > before)
     );
 }
+
+#[tokio::test]
+async fn an_overwrite_of_a_write_once_stage_object_is_refused_and_counted() {
+    let f = fixture().await;
+    f.s3.write_once("landing", "stream_data/");
+    let key = "stream_data/customer_1.csv";
+    let created = f
+        .store
+        .put_if_absent(key, Bytes::from_static(b"validated"), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(created, PutOutcome::Created);
+    // A producer's plain PutObject, as `aws s3 cp` sends it: no If-None-Match.
+    let overwrite = client(&f.s3)
+        .put_object()
+        .bucket("landing")
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"replaced"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&overwrite),
+        Some("AccessDenied")
+    );
+    assert_eq!(stored(&f, key), b"validated");
+    assert_eq!(f.s3.refused_writes(), 1);
+    // Outside the prefix the policy does not apply.
+    f.store
+        .copy_object(key, &format!("quarantine/{key}"))
+        .await
+        .unwrap();
+    assert_eq!(f.s3.refused_writes(), 1);
+}
+
+#[tokio::test]
+async fn create_only_multipart_uploads_pass_the_write_once_policy() {
+    let f = fixture().await;
+    f.s3.write_once("landing", "stream_data/");
+    let settings = large_file_settings();
+    let chunks = CsvChunks::new(
+        CustomerStream::new(&settings, &large_file()),
+        false,
+        MULTIPART_THRESHOLD,
+    );
+    let uploaded = upload_chunks(&f.store, "stream_data/big.csv", "text/csv", chunks)
+        .await
+        .unwrap();
+    assert_eq!(uploaded.outcome, PutOutcome::Created);
+    assert!(uploaded.parts > 1);
+    assert_eq!(f.s3.refused_writes(), 0);
+}

@@ -85,6 +85,9 @@ impl KeyPair {
         );
         let public_key_base64 =
             base64::engine::general_purpose::STANDARD.encode(public_der.as_bytes());
+        // The `rsa` crate only parses and re-encodes the key here; signing is aws-lc-rs's (the
+        // jsonwebtoken backend), away from rsa's non-constant-time private-key operations
+        // (RUSTSEC-2023-0071, docs/security.md). aws-lc-rs reads PKCS#1 DER.
         let pkcs1 = key
             .to_pkcs1_der()
             .map_err(|e| key_error(format!("cannot encode the private key: {e}")))?;

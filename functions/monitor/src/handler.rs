@@ -7,22 +7,24 @@ use lambda_runtime::Diagnostic;
 use pipeline::config::MonitorConfig;
 use pipeline::ingest::IngestError;
 use pipeline::ingest::credentials::{SettingsSource, SnowflakeSettings};
-use pipeline::monitor::alert::Webhook;
+use pipeline::monitor::alert::{Webhook, WebhookUrlSource};
 use pipeline::monitor::{
     Monitor, MonitorError, MonitorSettings, MonitorTarget, ReconcileSettings, reconcile,
 };
-use pipeline::ports::ObjectStore;
+use pipeline::ports::{NotificationQueue, ObjectStore};
 use serde_json::{Value, json};
 use snowflake::RetryPolicy;
 use tokio::time::Instant;
 
-pub(crate) struct MonitorHandler<S, Src> {
+pub(crate) struct MonitorHandler<S, Src, Q, W> {
     monitor: Monitor<S>,
     source: Src,
+    /// The alert webhook's URL, read at each run (a secret, so never held in configuration).
+    webhook_url: Option<W>,
     policy: RetryPolicy,
     watched: (String, Vec<String>, Vec<String>),
-    /// Reconciliation's settings and the Snowpipe user it resubmits files as.
-    reconcile: Option<(ReconcileSettings, Src)>,
+    /// Reconciliation's settings and the ingest queue it announces unloaded files on.
+    reconcile: Option<(ReconcileSettings, Q)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,12 +66,16 @@ impl From<IngestError> for MonitorFailure {
     }
 }
 
-impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
-    /// `reconcile_as` is reconciliation's Snowpipe user (config.reconcile_snowflake).
+impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSource>
+    MonitorHandler<S, Src, Q, W>
+{
+    /// `ingest_queue` is where reconciliation announces files (config.ingest_queue_url);
+    /// `webhook_url` reads the alert webhook (config.alert_webhook_secret).
     pub(crate) fn new(
         store: S,
         source: Src,
-        reconcile_as: Option<Src>,
+        ingest_queue: Option<Q>,
+        webhook_url: Option<W>,
         config: &MonitorConfig,
     ) -> Self {
         let settings = MonitorSettings {
@@ -77,17 +83,17 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
             overlap: config.overlap,
             lookback: config.lookback,
         };
-        let webhook = config.alert_webhook_url.as_deref().map(Webhook::new);
         MonitorHandler {
-            monitor: Monitor::new(store, settings, webhook),
+            monitor: Monitor::new(store, settings, None),
             source,
+            webhook_url,
             policy: RetryPolicy::default(),
             watched: (
                 config.table.clone(),
                 config.tasks.clone(),
                 config.streams.clone(),
             ),
-            reconcile: config.reconcile.clone().zip(reconcile_as),
+            reconcile: config.reconcile.clone().zip(ingest_queue),
         }
     }
 
@@ -106,24 +112,22 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
         let settings = self.source.load().await?;
         let warehouse = settings.sql_api(self.policy)?;
         let target = self.target(&settings)?;
+        // Reconciliation stops at its own budget, so the checks below always run.
         let (reconciled, stuck) = match &self.reconcile {
-            Some((reconcile_settings, snowpipe_user)) => {
-                let pipe = snowpipe_user.load().await?.snowpipe(self.policy)?;
+            Some((reconcile_settings, queue)) => {
                 let store = self.monitor.store();
-                let target = &target;
                 match reconcile(
                     store,
                     &warehouse,
-                    &pipe,
-                    target,
+                    queue,
+                    &target,
                     reconcile_settings,
                     now,
                     deadline,
                 )
                 .await
                 {
-                    Ok(report) => (report.outcomes.len(), report.stuck),
-                    // The checks still run: reconciliation is retried by the next run.
+                    Ok(report) => (report.announced.len(), report.stuck),
                     Err(err) => {
                         tracing::warn!(error = %err, "reconciliation failed; the next run tries again");
                         (0, Vec::new())
@@ -132,9 +136,10 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
             }
             None => (0, Vec::new()),
         };
+        let webhook = self.webhook().await;
         let report = self
             .monitor
-            .run_with(&warehouse, &target, stuck, now, deadline)
+            .run_alerting(&warehouse, &target, stuck, webhook.as_ref(), now, deadline)
             .await?;
         Ok(json!({
             "filesReconciled": reconciled,
@@ -146,6 +151,27 @@ impl<S: ObjectStore, Src: SettingsSource> MonitorHandler<S, Src> {
             "minutesSinceLastIngest": report.health.minutes_since_last_ingest,
             "alertPosted": report.alert.as_ref().map(Result::is_ok),
         }))
+    }
+
+    /// This run's webhook; when it cannot be read or is not https, the run goes on without
+    /// it and says why (the problems are still logged and counted).
+    async fn webhook(&self) -> Option<Webhook> {
+        let url = match self.webhook_url.as_ref()?.load().await {
+            Ok(url) => url,
+            Err(err) => {
+                tracing::warn!(error = %err, "the alert webhook could not be read; no alert this run");
+                pipeline::metrics::record_alert_failure();
+                return None;
+            }
+        };
+        match Webhook::new(url) {
+            Ok(webhook) => Some(webhook),
+            Err(err) => {
+                tracing::warn!(error = %err, "the alert webhook is refused; no alert this run");
+                pipeline::metrics::record_alert_failure();
+                None
+            }
+        }
     }
 
     fn target(&self, settings: &SnowflakeSettings) -> Result<MonitorTarget, IngestError> {

@@ -8,6 +8,8 @@ use devstack::{S3StandIn, SnowflakeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::config::{Env, MonitorConfig};
 use pipeline::ingest::credentials::FixedSettings;
+use pipeline::monitor::alert::FixedWebhookUrl;
+use pipeline::ports::InProcessQueue;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -19,13 +21,14 @@ const PRIVATE_KEY_PATH: &str = concat!(
 );
 
 struct Fixture {
-    _s3: S3StandIn,
+    s3: S3StandIn,
     snowflake: SnowflakeFake,
-    handler: MonitorHandler<S3Store, FixedSettings>,
+    queue: InProcessQueue,
+    handler: MonitorHandler<S3Store, FixedSettings, InProcessQueue, FixedWebhookUrl>,
 }
 
-fn config(base_url: &str, pipe: &str) -> MonitorConfig {
-    let vars = [
+fn config(base_url: &str, pipe: &str, extra: &[(&'static str, &'static str)]) -> MonitorConfig {
+    let mut vars = vec![
         ("BUCKET", "landing"),
         ("SNOWFLAKE_ACCOUNT", "xy12345"),
         ("SNOWFLAKE_USER", "monitor"),
@@ -34,27 +37,40 @@ fn config(base_url: &str, pipe: &str) -> MonitorConfig {
         ("SNOWFLAKE_BASE_URL", base_url),
         ("SNOWFLAKE_WAREHOUSE", "PIPELINE_WH"),
         ("SNOWFLAKE_ROLE", "CUSTOMER_PIPELINE_MONITOR"),
-        ("RECONCILE_SNOWFLAKE_USER", "ingest"),
-        ("RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH", PRIVATE_KEY_PATH),
+        (
+            "INGEST_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/customer-ingest",
+        ),
     ];
+    vars.extend_from_slice(extra);
+    let vars: Vec<(&str, String)> = vars.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
     let env = Env::from_lookup(move |name: &str| {
         vars.iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
+            .map(|(_, v)| v.clone())
     });
     MonitorConfig::from_env(&env).unwrap()
 }
 
 async fn fixture(replies: Vec<devstack::snowflake_fake::Reply>, pipe: &str) -> Fixture {
+    fixture_with(replies, pipe, &[], None).await
+}
+
+async fn fixture_with(
+    replies: Vec<devstack::snowflake_fake::Reply>,
+    pipe: &str,
+    extra: &[(&'static str, &'static str)],
+    webhook_url: Option<FixedWebhookUrl>,
+) -> Fixture {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
     let snowflake = SnowflakeFake::start(replies).await.unwrap();
-    let config = config(snowflake.base_url(), pipe);
+    let config = config(snowflake.base_url(), pipe, extra);
+    let queue = InProcessQueue::default();
     let fixed = |source: Option<pipeline::config::SnowflakeSource>| match source {
         Some(pipeline::config::SnowflakeSource::Fixed(settings)) => FixedSettings(settings),
         other => panic!("fixed settings expected without a secret: {other:?}"),
     };
     let settings = fixed(Some(config.snowflake.clone()));
-    let reconcile_as = fixed(config.reconcile_snowflake.clone());
     let client = s3_client_for_endpoint(
         &s3.endpoint(),
         devstack::s3::ACCESS_KEY,
@@ -63,7 +79,8 @@ async fn fixture(replies: Vec<devstack::snowflake_fake::Reply>, pipe: &str) -> F
     let handler = MonitorHandler::new(
         S3Store::new(client, "landing"),
         settings,
-        Some(reconcile_as),
+        Some(queue.clone()),
+        webhook_url,
         &config,
     )
     .with_policy(RetryPolicy {
@@ -72,8 +89,9 @@ async fn fixture(replies: Vec<devstack::snowflake_fake::Reply>, pipe: &str) -> F
         attempt_timeout: Duration::from_millis(500),
     });
     Fixture {
-        _s3: s3,
+        s3,
         snowflake,
+        queue,
         handler,
     }
 }
@@ -160,4 +178,82 @@ async fn a_pipe_name_without_database_and_schema_is_a_configuration_error() {
         diagnostic.error_message
     );
     assert!(f.snowflake.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_reconciliation_backlog_over_the_cap_leaves_the_rest_and_every_check_still_runs() {
+    // COPY_HISTORY knows none of the five files; then the six health checks.
+    let mut replies = vec![devstack::monitor_replies::result(
+        &[("FILE_NAME", "text"), ("STATUS", "text")],
+        json!([]),
+    )];
+    replies.extend(healthy_round());
+    let f = fixture_with(
+        replies,
+        "CUSTOMERS.RAW.CUSTOMER_PIPE",
+        &[("RECONCILE_MAX_PER_RUN", "2")],
+        None,
+    )
+    .await;
+    let store = f.handler.monitor.store();
+    for i in 0..5 {
+        let key = format!("stream_data/unannounced{i}.csv");
+        store
+            .put_if_absent(&key, "x".into(), "text/csv")
+            .await
+            .unwrap();
+    }
+    // Past the 15-minute grace.
+    let later = chrono::Utc::now() + chrono::TimeDelta::minutes(20);
+    let answer = f.handler.handle(later, soon()).await.unwrap();
+    assert_eq!(answer["filesReconciled"], 2);
+    let first = f.queue.take_all();
+    assert_eq!(first.len(), 2);
+    assert_eq!(f.snowflake.seen().len(), 1 + healthy_round().len());
+    assert_eq!(answer["claimed"], true);
+    assert!(
+        f.s3.object_path("landing", "stream_data/unannounced4.csv")
+            .is_file()
+    );
+
+    // The next run takes the next two, not the same ones again.
+    f.snowflake.then(
+        std::iter::once(devstack::monitor_replies::result(
+            &[("FILE_NAME", "text"), ("STATUS", "text")],
+            json!([]),
+        ))
+        .chain(healthy_round()),
+    );
+    let answer = f.handler.handle(later, soon()).await.unwrap();
+    assert_eq!(answer["filesReconciled"], 2);
+    let second = f.queue.take_all();
+    assert!(
+        second.iter().all(|body| !first.contains(body)),
+        "{second:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_that_is_not_https_is_refused_and_the_run_still_reports() {
+    let mut replies = healthy_round();
+    replies[0] = task_failures(json!([[
+        "TSK_SCD_RAW",
+        "FAILED",
+        "01b-q",
+        "100038",
+        "Numeric value 'x' is not recognized",
+        "2026-11-23T10:01:00.000+00:00"
+    ]]));
+    let f = fixture_with(
+        replies,
+        "CUSTOMERS.RAW.CUSTOMER_PIPE",
+        &[],
+        Some(FixedWebhookUrl(
+            "http://hooks.example/services/secret-token".into(),
+        )),
+    )
+    .await;
+    let answer = f.handler.handle(chrono::Utc::now(), soon()).await.unwrap();
+    assert_eq!(answer["reported"], json!(["task:TSK_SCD_RAW:01b-q"]));
+    assert_eq!(answer["alertPosted"], json!(null));
 }

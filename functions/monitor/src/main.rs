@@ -5,7 +5,9 @@ mod handler;
 
 use handler::MonitorHandler;
 use lambda_runtime::{Error, LambdaEvent};
-use pipeline::aws::{ConfiguredSettings, S3Client, S3Store, config_from_env};
+use pipeline::aws::{
+    ConfiguredSettings, S3Client, S3Store, SecretsManagerWebhookUrl, SqsQueue, config_from_env,
+};
 use pipeline::config::{Env, MonitorConfig};
 use pipeline::ingest::credentials::SettingsSource;
 
@@ -16,19 +18,23 @@ async fn main() -> Result<(), Error> {
     let aws = config_from_env().await;
     let store = S3Store::new(S3Client::new(&aws), config.bucket.clone());
     let source = ConfiguredSettings::new(&aws, config.snowflake.clone());
-    let reconcile_as = config
-        .reconcile_snowflake
-        .clone()
-        .map(|source| ConfiguredSettings::new(&aws, source));
+    let ingest_queue = config
+        .ingest_queue_url
+        .as_deref()
+        .map(|url| SqsQueue::new(&aws, url));
+    let webhook_url = config
+        .alert_webhook_secret
+        .as_deref()
+        .map(|arn| SecretsManagerWebhookUrl::new(&aws, arn));
     serve(
-        MonitorHandler::new(store, source, reconcile_as, &config),
+        MonitorHandler::new(store, source, ingest_queue, webhook_url, &config),
         &config,
     )
     .await
 }
 
 async fn serve<Src: SettingsSource>(
-    monitor: MonitorHandler<S3Store, Src>,
+    monitor: MonitorHandler<S3Store, Src, SqsQueue, SecretsManagerWebhookUrl>,
     config: &MonitorConfig,
 ) -> Result<(), Error> {
     let monitor = &monitor;

@@ -27,8 +27,8 @@ use report::{Counts, Submitted};
 use stack::{PREFIX, Stack, StackOptions};
 use stages::{
     dump_tables, generate_file, ingest_batch, load_pending, print_progress, put_replayed,
-    reconcile_stage, replay_files, run_monitor, run_monitor_with, run_tasks, streams_have_data,
-    take_notifications,
+    queued_notifications, reconcile_stage, replay_files, run_monitor, run_monitor_with, run_tasks,
+    streams_have_data, take_notifications,
 };
 
 #[derive(Args, Debug, Clone)]
@@ -251,11 +251,8 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
     );
     let target = MonitorTarget::pipeline_objects(stack::DATABASE, stack::SCHEMA);
     let reconciliation = ReconcileSettings {
-        stage_prefix: PREFIX.into(),
-        quarantine_prefix: IngestSettings::default().quarantine_prefix,
         grace: TimeDelta::milliseconds((args.reconcile_grace * 1000.0) as i64),
-        max_attempts: 3,
-        state_key: "monitor/reconcile.json".into(),
+        ..ReconcileSettings::new(PREFIX, &IngestSettings::default().quarantine_prefix)
     };
     let mut counts = Counts::default();
     let mut submitted = Submitted::default();
@@ -292,6 +289,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         }
         let mut batch = std::mem::take(&mut redeliver);
         let crashed = take_notifications(&mut notifications, args.chaos, &mut batch, &mut counts);
+        batch.extend(queued_notifications(&stack));
         if args.chaos && !batch.is_empty() && counts.notifications % 2 == 0 {
             // At-least-once delivery: this notification comes again with the next batch.
             redeliver.push(batch[0].clone());
@@ -307,15 +305,7 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
             next_tasks += every(args.task_every);
         }
         if now >= next_monitor {
-            run_monitor(
-                &stack,
-                &monitor,
-                &target,
-                &reconciliation,
-                &mut counts,
-                &mut submitted,
-            )
-            .await;
+            run_monitor(&stack, &monitor, &target, &reconciliation, &mut counts).await;
             next_monitor += every(args.monitor_every);
         }
         if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
@@ -356,20 +346,21 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
     };
     let mut stuck = Vec::new();
     for _ in 0..5 {
-        let (found, failed) = reconcile_stage(
-            &stack,
-            &target,
-            &final_reconciliation,
-            &mut counts,
-            &mut submitted,
-        )
-        .await;
+        let (found, announced) =
+            reconcile_stage(&stack, &target, &final_reconciliation, &mut counts).await;
         stuck = found;
-        if failed == 0 {
+        if announced == 0 {
             break;
         }
+        let mut batch = queued_notifications(&stack);
+        for _ in 0..5 {
+            batch = ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
+            if batch.is_empty() {
+                break;
+            }
+        }
+        load_pending(&stack, &mut counts).await;
     }
-    load_pending(&stack, &mut counts).await;
     for _ in 0..5 {
         if !streams_have_data(&stack).await {
             break;
@@ -400,10 +391,9 @@ pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
         store,
         snowpipe,
         sql,
-        reconcile_snowpipe,
         ..
     } = stack;
-    drop((monitor, store, snowpipe, reconcile_snowpipe, sql, s3));
+    drop((monitor, store, snowpipe, sql, s3));
     if let Ok(snowflake) = std::sync::Arc::try_unwrap(snowflake) {
         snowflake.shutdown().await;
     }

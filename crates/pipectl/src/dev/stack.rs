@@ -70,9 +70,9 @@ pub struct Stack {
     pub snowpipe: Snowpipe,
     /// The monitor's SQL API client: the monitor user with the monitor role.
     pub sql: SqlApi,
-    /// Reconciliation's Snowpipe client: the ingest user, as the deployed monitor's
-    /// RECONCILE_SECRET_ARN names it (the monitor user has no Snowpipe privilege).
-    pub reconcile_snowpipe: Snowpipe,
+    /// The ingest queue reconciliation announces unloaded files on; `pipectl dev` hands what
+    /// it holds to the ingest stage with the bucket's own notifications.
+    pub ingest_queue: pipeline::ports::InProcessQueue,
     /// Each file's way through the stages, for the run's freshness figures.
     pub freshness: super::freshness::Freshness,
     state: PathBuf,
@@ -93,6 +93,8 @@ impl Stack {
         let s3 = S3StandIn::start(state.join("s3"))
             .await
             .map_err(|e| format!("the S3 stand-in did not start: {e}"))?;
+        // The deployed bucket's policy: the stage is write-once (template.yaml, WriteOnceStage).
+        s3.write_once(BUCKET, PREFIX);
         let keys: Vec<KeyPair> = IDENTITIES
             .iter()
             .map(|identity| throwaway_key(&state.join(identity.key)))
@@ -141,7 +143,7 @@ impl Stack {
         );
         let pipe = format!("{DATABASE}.{SCHEMA}.{PIPE}");
         Ok(Stack {
-            reconcile_snowpipe: Snowpipe::new(ingest.clone(), pipe.clone()),
+            ingest_queue: Default::default(),
             snowpipe: Snowpipe::new(ingest, pipe),
             sql: SqlApi::new(monitor, context),
             store,
@@ -181,12 +183,10 @@ impl Stack {
                     variables.push(("SNOWFLAKE_ROLE", role.into()));
                 }
                 if identity.user == MONITOR_USER {
-                    // Reconciliation resubmits files as the ingest user.
-                    variables.push(("RECONCILE_SNOWFLAKE_USER", INGEST_USER.into()));
-                    variables.push((
-                        "RECONCILE_SNOWFLAKE_PRIVATE_KEY_PATH",
-                        self.state.join("ingest-key.p8").display().to_string(),
-                    ));
+                    // Reconciliation announces files on an SQS queue, and the stand-ins have
+                    // no SQS: the monitor run by cargo lambda checks only, while `pipectl dev`'s
+                    // own loop reconciles.
+                    variables.push(("RECONCILE", "false".into()));
                 }
                 (identity.file, variables)
             })

@@ -215,9 +215,8 @@ pub(super) async fn run_monitor(
     target: &MonitorTarget,
     reconciliation: &ReconcileSettings,
     counts: &mut Counts,
-    submitted: &mut Submitted,
 ) {
-    let (stuck, _) = reconcile_stage(stack, target, reconciliation, counts, submitted).await;
+    let (stuck, _) = reconcile_stage(stack, target, reconciliation, counts).await;
     run_monitor_with(stack, monitor, target, stuck, counts).await;
 }
 
@@ -246,21 +245,20 @@ pub(super) async fn run_monitor_with(
     }
 }
 
-/// Reconciliation as the deployed monitor runs it; what it submits counts as submitted (the
-/// exactly-once check covers it), what it quarantines as quarantined. Returns the files it gave
-/// up on, as problems, and how many failed this time.
+/// Reconciliation as the deployed monitor runs it: files nothing loaded are announced on the
+/// ingest queue, which the loop hands to the ingest stage. Returns the files it gave up on, as
+/// problems, and how many it announced.
 pub(super) async fn reconcile_stage(
     stack: &Stack,
     target: &MonitorTarget,
     settings: &ReconcileSettings,
     counts: &mut Counts,
-    submitted: &mut Submitted,
-) -> (Vec<pipeline::monitor::Problem>, u64) {
+) -> (Vec<pipeline::monitor::Problem>, usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let report = match reconcile(
         &stack.store,
         &stack.sql,
-        &stack.reconcile_snowpipe,
+        &stack.ingest_queue,
         target,
         settings,
         Utc::now(),
@@ -271,30 +269,37 @@ pub(super) async fn reconcile_stage(
         Ok(report) => report,
         Err(err) => {
             tracing::warn!(error = %err, "reconciliation failed");
-            return (Vec::new(), 1);
+            return (Vec::new(), 0);
         }
     };
-    let mut failed = 0;
-    for outcome in report.outcomes {
-        match outcome {
-            Outcome::Submitted { key, rows, .. } => {
-                counts.files_reconciled += 1;
-                counts.files_valid += 1;
-                if submitted.keys.insert(key) {
-                    submitted.rows += rows;
-                }
-            }
-            Outcome::AlreadyLoaded { .. } => counts.files_reconciled += 1,
-            Outcome::Quarantined { .. } => {
-                counts.files_reconciled += 1;
-                counts.files_quarantined += 1;
-            }
-            Outcome::Failed { .. } => failed += 1,
-            Outcome::Skipped { .. } => {}
+    counts.files_reconciled += report.announced.len() as u64;
+    counts.files_not_loading = report.stuck.len() as u64;
+    (report.stuck, report.announced.len())
+}
+
+/// What reconciliation put on the ingest queue, as the notifications ingest reads.
+pub(super) fn queued_notifications(stack: &Stack) -> Vec<devstack::ObjectCreated> {
+    static SEQUENCER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+    let mut created = Vec::new();
+    for body in stack.ingest_queue.take_all() {
+        let Ok(payload) = serde_json::from_str(&body) else {
+            continue;
+        };
+        let Ok(Delivery::Direct(objects)) = parse_delivery(&payload) else {
+            continue;
+        };
+        for object in objects {
+            created.push(devstack::ObjectCreated {
+                event_name: "ObjectCreated:Put",
+                bucket: object.bucket,
+                key: object.key,
+                size: object.size.unwrap_or_default(),
+                e_tag: String::new(),
+                sequencer: SEQUENCER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            });
         }
     }
-    counts.files_not_loading = report.stuck.len() as u64;
-    (report.stuck, failed)
+    created
 }
 
 /// New notifications under the stage prefix into `batch`; with chaos, some are lost and some

@@ -123,6 +123,35 @@ fn objects_in(value: &Value) -> Result<Vec<ObjectRef>, String> {
     Err("neither S3 notification Records nor an EventBridge 'Object Created' event".into())
 }
 
+/// The body S3 sends to a queue when `key` is created, with one record, as
+/// https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+/// shows it: reconciliation announces a file nothing loaded in the very form ingest reads.
+pub fn object_created_notification(
+    bucket: &str,
+    key: &str,
+    size: u64,
+    time: chrono::DateTime<chrono::Utc>,
+) -> String {
+    use aws_lambda_events::event::s3::{S3Entity, S3EventRecord};
+    let mut entity = S3Entity::default();
+    entity.schema_version = Some("1.0".into());
+    entity.configuration_id = Some("reconciliation".into());
+    entity.bucket.name = Some(bucket.to_owned());
+    entity.bucket.arn = Some(format!("arn:aws:s3:::{bucket}"));
+    // "The object key name value is URL encoded" (same page), form-style as decode_key reads it.
+    entity.object.key = Some(url::form_urlencoded::byte_serialize(key.as_bytes()).collect());
+    entity.object.size = i64::try_from(size).ok();
+    let mut record = S3EventRecord::default();
+    record.event_version = Some("2.1".into());
+    record.event_source = Some("aws:s3".into());
+    record.event_time = time;
+    record.event_name = Some("ObjectCreated:Put".into());
+    record.s3 = entity;
+    let mut event = S3Event::default();
+    event.records = vec![record];
+    serde_json::to_string(&event).expect("an S3 event serialises")
+}
+
 /// Notifications URL-encode keys form-style: `+` is a space, `%XX` a byte.
 pub fn decode_key(key: &str) -> String {
     url::form_urlencoded::parse(format!("k={key}").as_bytes())
@@ -146,6 +175,26 @@ mod tests {
                    "bucket": {"name": "landing", "ownerIdentity": {"principalId": "X"}, "arn": "arn:aws:s3:::landing"},
                    "object": {"key": key, "size": size, "eTag": "e", "sequencer": "01"}}
         })
+    }
+
+    #[test]
+    fn a_reconciliation_notification_reads_back_as_the_object_it_announces() {
+        let key = "stream_data/a b+c%.csv";
+        let body = object_created_notification("landing", key, 42, chrono::Utc::now());
+        let payload = json!({"Records": [
+            {"messageId": "m1", "eventSource": "aws:sqs", "body": body},
+        ]});
+        let Delivery::Sqs(items) = parse_delivery(&payload).unwrap() else {
+            panic!("not read as SQS")
+        };
+        assert_eq!(
+            items[0].objects,
+            Ok(vec![ObjectRef {
+                bucket: "landing".into(),
+                key: key.into(),
+                size: Some(42)
+            }])
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Reconciliation: stage files that nothing has loaded, found by comparing the stage listing
-//! with COPY_HISTORY and quarantine, then put through the ingest path again (validated, then
-//! quarantined or submitted with insertFiles): exactly what their lost notification would have
-//! done. S3 notifications are at-least-once but can be lost, and a dead-letter queue can fill
-//! during an outage; resubmitting is safe because Snowpipe skips a path it loaded within 14
-//! days. A file that still does not load after `max_attempts` submissions is reported as a
-//! problem instead of being submitted forever.
+//! with COPY_HISTORY and quarantine, are announced again on the ingest queue with the
+//! notification S3 would have sent, so the ingest function does its own work on them
+//! (validate, then quarantine or submit). S3 notifications are at-least-once but can be lost,
+//! and a dead-letter queue can fill during an outage; announcing twice is safe because
+//! Snowpipe skips a path it loaded within 14 days. Each run announces at most `max_per_run`
+//! files within a time budget of its own, so the monitor's checks always run after it. A file
+//! that still does not load after `max_attempts` announcements is reported as a problem.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,9 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{MonitorTarget, Problem, Warehouse};
+use crate::ingest::events::object_created_notification;
 use crate::ingest::{IngestSettings, ObjectRef, Outcome, PipeLoader, ingest_objects};
-use crate::ports::{ListedObject, ObjectStore, StoreError, SwapOutcome};
+use crate::ports::{ListedObject, NotificationQueue, ObjectStore, StoreError, SwapOutcome};
 
 /// Files older than this are left alone: COPY_HISTORY and Snowpipe's load memory keep 14 days,
 /// so a resubmitted older file could be loaded a second time.
@@ -28,10 +30,29 @@ pub struct ReconcileSettings {
     pub quarantine_prefix: String,
     /// Younger files may still be on their way through ingest and the pipe.
     pub grace: TimeDelta,
-    /// Submissions of one file before it is reported instead.
+    /// Announcements of one file before it is reported instead.
     pub max_attempts: u32,
+    /// Files announced by one run at most; the rest wait for later runs.
+    pub max_per_run: usize,
+    /// How long one run may spend, survey included, before it stops and leaves the rest.
+    pub budget: std::time::Duration,
     /// The reconciliation state object (attempts per file).
     pub state_key: String,
+}
+
+impl ReconcileSettings {
+    /// The defaults: 3 attempts, 100 files and 20 seconds per run.
+    pub fn new(stage_prefix: &str, quarantine_prefix: &str) -> Self {
+        ReconcileSettings {
+            stage_prefix: stage_prefix.to_owned(),
+            quarantine_prefix: quarantine_prefix.to_owned(),
+            grace: TimeDelta::minutes(15),
+            max_attempts: 3,
+            max_per_run: 100,
+            budget: std::time::Duration::from_secs(20),
+            state_key: "monitor/reconcile.json".into(),
+        }
+    }
 }
 
 /// What the survey concluded about one stage object.
@@ -68,6 +89,8 @@ pub enum ReconcileError {
     Store(#[from] StoreError),
     #[error("reading COPY_HISTORY failed: {0}")]
     Snowflake(#[from] snowflake::SnowflakeError),
+    #[error("the survey did not finish within reconciliation's time budget")]
+    OutOfTime,
 }
 
 /// Classifies every stage object last modified in `[since, until)`.
@@ -190,9 +213,10 @@ async fn load_history<W: Warehouse>(
     Ok(history)
 }
 
-/// Puts `findings` through the ingest path, as their notifications would have: each is
-/// validated, then quarantined or submitted (valid ones together, in as few insertFiles calls
-/// as its limit allows). Nothing reaches Snowflake unvalidated.
+/// Puts `findings` through the ingest path here and now (`pipectl backfill`, run by an operator
+/// with the ingest user's key): each is validated, then quarantined or submitted (valid ones
+/// together, in as few insertFiles calls as its limit allows). Nothing reaches Snowflake
+/// unvalidated.
 pub async fn resubmit<S: ObjectStore, P: PipeLoader>(
     store: &S,
     pipe: &P,
@@ -229,28 +253,38 @@ pub struct ReconcileState {
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileReport {
     pub findings: Vec<Finding>,
-    /// What the ingest path did with each file put through it again.
-    pub outcomes: Vec<Outcome>,
+    /// Files announced on the ingest queue this run.
+    pub announced: Vec<String>,
+    /// Files not loaded that wait for a later run: past `max_per_run`, out of budget, or their
+    /// announcement failed (and counts as an attempt).
+    pub deferred: usize,
     /// Still not loaded after the cap: reported as [`Problem::FileNotLoading`].
     pub stuck: Vec<Problem>,
-    /// False when an overlapping run replaced the state first (and so resubmits instead).
+    /// False when an overlapping run replaced the state first (and so announces instead).
     pub claimed: bool,
 }
 
 /// The monitor's reconciliation: survey the last [`MAX_AGE_DAYS`], count an attempt for each
-/// file not loaded (claimed with a compare-and-swap, so overlapping runs do not both submit),
-/// submit those under the cap, report those at it.
-pub async fn reconcile<S: ObjectStore, W: Warehouse, P: PipeLoader>(
+/// file not loaded up to `max_per_run` (claimed with a compare-and-swap, so overlapping runs do
+/// not both announce), announce those on the ingest queue, report those at the cap. It stops at
+/// its own budget or `deadline`, whichever comes first.
+pub async fn reconcile<S: ObjectStore, W: Warehouse, Q: NotificationQueue>(
     store: &S,
     warehouse: &W,
-    pipe: &P,
+    queue: &Q,
     target: &MonitorTarget,
     settings: &ReconcileSettings,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> Result<ReconcileReport, ReconcileError> {
+    let deadline = deadline.min(Instant::now() + settings.budget);
     let window = (now - TimeDelta::days(MAX_AGE_DAYS), now);
-    let findings = survey(store, warehouse, target, settings, window, now, deadline).await?;
+    let findings = tokio::time::timeout_at(
+        deadline,
+        survey(store, warehouse, target, settings, window, now, deadline),
+    )
+    .await
+    .map_err(|_| ReconcileError::OutOfTime)??;
     let (state, e_tag) = match store.get_versioned(&settings.state_key).await? {
         Some(object) => (
             serde_json::from_slice(&object.body).unwrap_or_default(),
@@ -258,34 +292,108 @@ pub async fn reconcile<S: ObjectStore, W: Warehouse, P: PipeLoader>(
         ),
         None => (ReconcileState::default(), None),
     };
-    let not_loaded: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.status == FileStatus::NotLoaded)
-        .collect();
-    let mut next = ReconcileState::default();
-    let (mut due, mut stuck) = (Vec::new(), Vec::new());
-    for finding in &not_loaded {
-        let attempts = state
+    let attempts_of = |finding: &Finding| {
+        state
             .attempts
             .get(&finding.object.key)
             .copied()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    };
+    // Fewest attempts first: past the cap, files not yet announced go before those that were,
+    // so a backlog moves on instead of announcing the same files run after run.
+    let mut not_loaded: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == FileStatus::NotLoaded)
+        .collect();
+    not_loaded.sort_by_key(|f| attempts_of(f));
+    let mut next = ReconcileState::default();
+    let (mut due, mut stuck, mut deferred) = (Vec::new(), Vec::new(), 0);
+    for finding in not_loaded {
+        let key = &finding.object.key;
+        let attempts = attempts_of(finding);
         if attempts >= settings.max_attempts {
             stuck.push(Problem::FileNotLoading {
-                file: finding.object.key.clone(),
+                file: key.clone(),
                 attempts,
             });
-            next.attempts.insert(finding.object.key.clone(), attempts);
+            next.attempts.insert(key.clone(), attempts);
+        } else if due.len() < settings.max_per_run {
+            due.push(finding);
+            next.attempts.insert(key.clone(), attempts + 1);
         } else {
-            due.push(*finding);
-            next.attempts
-                .insert(finding.object.key.clone(), attempts + 1);
+            deferred += 1;
+            next.attempts.insert(key.clone(), attempts);
         }
     }
-    // A file given up on stays reported after it ages out of the survey, until it is gone from
-    // the stage or an operator removes its entry from the state: FilesNotLoading must not clear
-    // by itself while the file is still unloaded. Files that loaded, were quarantined or left
-    // are forgotten with the new state.
+    stuck.extend(still_stuck(store, settings, &state, &findings, &mut next).await?);
+    let swap = store
+        .replace_if_unchanged(
+            &settings.state_key,
+            serde_json::to_vec_pretty(&next)
+                .expect("state serialises")
+                .into(),
+            "application/json",
+            e_tag.as_deref(),
+        )
+        .await?;
+    if swap == SwapOutcome::Conflict {
+        warn!("an overlapping run updated the reconciliation state first; it announces");
+        return Ok(ReconcileReport {
+            findings,
+            claimed: false,
+            ..ReconcileReport::default()
+        });
+    }
+    let mut announced = Vec::new();
+    for finding in &due {
+        let file = &finding.object.key;
+        let attempt = next.attempts[file];
+        if Instant::now() >= deadline {
+            deferred += 1;
+            continue;
+        }
+        let body = object_created_notification(store.bucket(), file, finding.object.size, now);
+        match tokio::time::timeout_at(deadline, queue.send(body)).await {
+            Ok(Ok(())) => {
+                info!(%file, attempt, "announced a stage file that nothing had loaded on the ingest queue");
+                announced.push(file.clone());
+            }
+            Ok(Err(error)) => {
+                warn!(%file, attempt, %error, "announcing a stage file failed; a later run tries again");
+                deferred += 1;
+            }
+            Err(_) => deferred += 1,
+        }
+    }
+    if deferred > 0 {
+        info!(
+            deferred,
+            "reconciliation left files for later runs (per-run cap, budget or failed sends)"
+        );
+    }
+    metrics::counter!(crate::metrics::FILES_RECONCILED).increment(announced.len() as u64);
+    metrics::gauge!(crate::metrics::FILES_NOT_LOADING).set(stuck.len() as f64);
+    Ok(ReconcileReport {
+        findings,
+        announced,
+        deferred,
+        stuck,
+        claimed: true,
+    })
+}
+
+/// Files given up on that aged out of the survey stay reported until they are gone from the
+/// stage or an operator removes their entry from the state: FilesNotLoading must not clear by
+/// itself while a file is still unloaded. Files that loaded, were quarantined or left are
+/// forgotten with the new state.
+async fn still_stuck<S: ObjectStore>(
+    store: &S,
+    settings: &ReconcileSettings,
+    state: &ReconcileState,
+    findings: &[Finding],
+    next: &mut ReconcileState,
+) -> Result<Vec<Problem>, StoreError> {
+    let mut stuck = Vec::new();
     for (key, &attempts) in &state.attempts {
         let surveyed = findings.iter().any(|f| &f.object.key == key);
         if attempts < settings.max_attempts || surveyed {
@@ -300,51 +408,5 @@ pub async fn reconcile<S: ObjectStore, W: Warehouse, P: PipeLoader>(
             next.attempts.insert(key.clone(), attempts);
         }
     }
-    let swap = store
-        .replace_if_unchanged(
-            &settings.state_key,
-            serde_json::to_vec_pretty(&next)
-                .expect("state serialises")
-                .into(),
-            "application/json",
-            e_tag.as_deref(),
-        )
-        .await?;
-    if swap == SwapOutcome::Conflict {
-        warn!("an overlapping run updated the reconciliation state first; it resubmits");
-        return Ok(ReconcileReport {
-            findings,
-            claimed: false,
-            ..ReconcileReport::default()
-        });
-    }
-    let outcomes = if due.is_empty() {
-        Vec::new()
-    } else {
-        resubmit(store, pipe, settings, &due, deadline).await
-    };
-    for (finding, outcome) in due.iter().zip(&outcomes) {
-        let attempt = next.attempts[&finding.object.key];
-        let file = &finding.object.key;
-        match outcome {
-            Outcome::Failed { error, .. } => {
-                warn!(%file, attempt, %error, "reconciling a stage file failed; the next run tries again")
-            }
-            other => {
-                info!(%file, attempt, outcome = ?other, "reconciled a stage file that nothing had loaded")
-            }
-        }
-    }
-    let reconciled = outcomes
-        .iter()
-        .filter(|o| !matches!(o, Outcome::Failed { .. } | Outcome::Skipped { .. }))
-        .count();
-    metrics::counter!(crate::metrics::FILES_RECONCILED).increment(reconciled as u64);
-    metrics::gauge!(crate::metrics::FILES_NOT_LOADING).set(stuck.len() as f64);
-    Ok(ReconcileReport {
-        outcomes,
-        findings,
-        stuck,
-        claimed: true,
-    })
+    Ok(stuck)
 }

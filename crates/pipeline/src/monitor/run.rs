@@ -84,6 +84,22 @@ impl<S: ObjectStore> Monitor<S> {
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<RunReport, MonitorError> {
+        let webhook = self.webhook.as_ref();
+        self.run_alerting(warehouse, target, found_elsewhere, webhook, now, deadline)
+            .await
+    }
+
+    /// [`Monitor::run_with`], alerting through `webhook` (read for this run) instead of the one
+    /// given at construction.
+    pub async fn run_alerting<W: Warehouse>(
+        &self,
+        warehouse: &W,
+        target: &MonitorTarget,
+        found_elsewhere: Vec<Problem>,
+        webhook: Option<&Webhook>,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<RunReport, MonitorError> {
         let (state, read_e_tag) = self.read_state().await?;
         let window_start = state.window_start(now, self.settings.overlap, self.settings.lookback);
         let mut health = check_health(warehouse, target, window_start, now, deadline).await?;
@@ -112,7 +128,7 @@ impl<S: ObjectStore> Monitor<S> {
             log_problem(problem);
         }
         crate::metrics::record_monitor(&health, &reported);
-        let alert = self.alert(target, &reported).await;
+        let alert = alert(webhook, target, &reported).await;
         info!(
             window_start = %window_start,
             problems_now = health.problems.len(),
@@ -149,21 +165,21 @@ impl<S: ObjectStore> Monitor<S> {
         });
         Ok((state, Some(object.e_tag)))
     }
+}
 
-    async fn alert(
-        &self,
-        target: &MonitorTarget,
-        reported: &[Problem],
-    ) -> Option<Result<(), String>> {
-        let webhook = self.webhook.as_ref().filter(|_| !reported.is_empty())?;
-        let title = format!("{}.{}", target.database, target.schema);
-        let result = webhook.post(&alert_text(&title, reported)).await;
-        if let Err(err) = &result {
-            warn!(error = %err, "the alert could not be posted; the problems are in these logs");
-            metrics::counter!(crate::metrics::ALERT_FAILURES).increment(1);
-        }
-        Some(result)
+async fn alert(
+    webhook: Option<&Webhook>,
+    target: &MonitorTarget,
+    reported: &[Problem],
+) -> Option<Result<(), String>> {
+    let webhook = webhook.filter(|_| !reported.is_empty())?;
+    let title = format!("{}.{}", target.database, target.schema);
+    let result = webhook.post(&alert_text(&title, reported)).await;
+    if let Err(err) = &result {
+        warn!(error = %err, "the alert could not be posted; the problems are in these logs");
+        crate::metrics::record_alert_failure();
     }
+    Some(result)
 }
 
 /// One structured error line per problem, with every detail as its own field.
