@@ -79,7 +79,8 @@ fn open(path: &PathBuf) -> io::Result<Box<dyn Read>> {
     }
 }
 
-/// Reads in 256 KiB pieces; on a terminal, shows progress for large inputs.
+/// Reads in 256 KiB pieces, within the ingest function's default size limits; on a terminal,
+/// shows progress for large inputs.
 fn validate(name: &str, mut input: Box<dyn Read>) -> io::Result<ValidationReport> {
     let mut validator = FileValidator::new(name);
     let mut buf = vec![0u8; 256 * 1024];
@@ -94,6 +95,10 @@ fn validate(name: &str, mut input: Box<dyn Read>) -> io::Result<ValidationReport
         };
         validator.feed(&buf[..n]);
         read += n as u64;
+        if validator.stopped() {
+            // Past a size limit: the report says which; the rest is not read.
+            break;
+        }
         if show_progress && read >= next_report {
             eprint!("\r{name}: {} MiB read", read >> 20);
             next_report += 1 << 30;
