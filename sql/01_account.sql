@@ -32,8 +32,8 @@ COMMENT = 'Owns and runs the customer pipeline objects.';
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_INGEST
 COMMENT = 'Snowpipe REST caller: OPERATE and MONITOR on the pipe.';
 -- Used by the monitor function (SQL API): reads task, load and pipe history, never customer rows.
--- Its reconciliation resubmits files as the ingest user (its secret), so that the monitor user
--- holds no role that can read CUSTOMER_RAW: secondary roles would lend one to every session
+-- Its reconciliation only announces files on the ingest queue; the monitor user holds no role
+-- that can read or load CUSTOMER_RAW: secondary roles would lend one to every session
 -- ("USE SECONDARY ROLES ALL", https://docs.snowflake.com/en/sql-reference/sql/use-secondary-roles).
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_MONITOR
 COMMENT = 'Reads task, copy and pipe history.';

@@ -23,8 +23,7 @@ pub struct DoctorArgs {
     #[arg(long, env = "MONITOR_TASKS", default_value = "TSK_SCD_RAW")]
     tasks: String,
     /// Whose privileges to check: `ingest` (Snowpipe REST only) or `monitor` (SQL API with
-    /// SNOWFLAKE_ROLE, and reconciliation's Snowpipe calls); default: monitor when a role is
-    /// configured, else ingest
+    /// SNOWFLAKE_ROLE); default: monitor when a role is configured, else ingest
     #[arg(long, value_enum)]
     user_kind: Option<UserKind>,
     /// The stage the pipe reads

@@ -27,9 +27,9 @@ pub struct GenerateArgs {
     /// from the seed and time.
     #[arg(long, value_name = "ID")]
     id: Option<String>,
-    /// Ids are drawn from 1..=ID_SPACE.
-    #[arg(long, env = "ID_SPACE", default_value_t = GeneratorSettings::default().id_space)]
-    id_space: u64,
+    /// Ids are drawn from 1..=ID_SPACE [default: 10000, or --rows when that is more]
+    #[arg(long, env = "ID_SPACE")]
+    id_space: Option<u64>,
     /// Share of rows that are deletes (op=D).
     #[arg(long, env = "DELETE_RATE", default_value_t = GeneratorSettings::default().delete_rate)]
     delete_rate: f64,
@@ -45,9 +45,16 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let id_space = args.id_space.unwrap_or_else(|| {
+        let fitting = GeneratorSettings::id_space_fitting(args.rows);
+        if fitting > GeneratorSettings::default().id_space {
+            eprintln!("note: ids are drawn from 1..={fitting}, one per row (--id-space to choose)");
+        }
+        fitting
+    });
     let settings = GeneratorSettings {
         rows: args.rows,
-        id_space: args.id_space,
+        id_space,
         delete_rate: args.delete_rate,
         new_rate: args.new_rate,
         seed: args.seed,

@@ -9,8 +9,8 @@ use snowflake::ResultSet;
 pub enum UserKind {
     /// The ingest function: Snowpipe REST with its default role, no queries.
     Ingest,
-    /// The monitor: SQL API with its role (SNOWFLAKE_ROLE); its reconciliation resubmits files as
-    /// the ingest user, whose settings are checked as ingest's.
+    /// The monitor: SQL API with its role (SNOWFLAKE_ROLE); it makes no Snowpipe calls (its
+    /// reconciliation announces files on the ingest queue).
     Monitor,
 }
 

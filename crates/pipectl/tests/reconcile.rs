@@ -395,3 +395,103 @@ async fn an_uncorrected_file_is_refused_with_the_validators_report() {
     let stage = local.stack.store.list_objects(PREFIX).await.unwrap();
     assert!(stage.is_empty(), "nothing written: {stage:?}");
 }
+
+/// An ingest queue that refuses every message.
+struct DownQueue;
+
+impl pipeline::ports::NotificationQueue for DownQueue {
+    async fn send(&self, _body: String) -> Result<(), pipeline::ports::QueueError> {
+        Err(pipeline::ports::QueueError {
+            queue: "customer-ingest".into(),
+            message: "503 Service Unavailable".into(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_announcement_that_was_not_sent_costs_no_attempt() {
+    let local = local_stack().await;
+    let key = format!("{PREFIX}customer_queue_down.csv");
+    local.put(&key, valid_csv(5, 3)).await;
+    for _ in 0..3 {
+        let report = reconcile(
+            &local.stack.store,
+            &local.stack.sql,
+            &DownQueue,
+            &target(),
+            &settings(2),
+            Utc::now(),
+            soon(),
+        )
+        .await
+        .unwrap();
+        assert!(report.announced.is_empty());
+        assert_eq!(report.deferred, 1);
+        assert!(
+            report.stuck.is_empty(),
+            "never announced, so never given up"
+        );
+    }
+    // The queue is back: the file is announced and loads.
+    let run = local.reconcile(2).await;
+    assert!(
+        matches!(&run.outcomes[..], [Outcome::Submitted { rows: 5, .. }]),
+        "{:?}",
+        run.outcomes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_announced_is_not_announced_again_within_the_grace_period() {
+    let local = local_stack().await;
+    let key = format!("{PREFIX}customer_slow_queue.csv");
+    local.put(&key, valid_csv(5, 5)).await;
+    let with_grace = ReconcileSettings {
+        grace: TimeDelta::minutes(15),
+        ..settings(3)
+    };
+    let announce_at = |now| {
+        let with_grace = with_grace.clone();
+        let stack = &local.stack;
+        async move {
+            reconcile(
+                &stack.store,
+                &stack.sql,
+                &stack.ingest_queue,
+                &target(),
+                &with_grace,
+                now,
+                soon(),
+            )
+            .await
+            .unwrap()
+            .announced
+        }
+    };
+    let first = Utc::now() + TimeDelta::minutes(20);
+    assert_eq!(announce_at(first).await, std::slice::from_ref(&key));
+    // Five minutes on, the first message may still be in the queue: not again.
+    assert!(announce_at(first + TimeDelta::minutes(5)).await.is_empty());
+    // Past the grace period it still has not loaded: announced again.
+    assert_eq!(announce_at(first + TimeDelta::minutes(16)).await, [key]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_given_up_on_are_read_from_the_state_when_reconciliation_cannot_run() {
+    let local = local_stack().await;
+    let key = format!("{PREFIX}customer_stuck_again.csv");
+    local.put(&key, valid_csv(5, 6)).await;
+    for _ in 0..3 {
+        local.reconcile(2).await;
+    }
+    let stuck = pipeline::monitor::reconcile::given_up(&local.stack.store, &settings(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        stuck,
+        [Problem::FileNotLoading {
+            file: key,
+            attempts: 2
+        }]
+    );
+}

@@ -440,20 +440,6 @@ impl ObjectStore for S3Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classifies_statuses() {
-        assert!(is_retryable_status(503, None));
-        assert!(is_retryable_status(409, Some("ConditionalRequestConflict")));
-        assert!(is_retryable_status(400, Some("RequestTimeout")));
-        assert!(!is_retryable_status(403, Some("AccessDenied")));
-        assert!(!is_retryable_status(404, Some("NoSuchBucket")));
-    }
-}
-
 /// The ingest queue through aws-sdk-sqs: one SendMessage per notification.
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -519,5 +505,19 @@ impl crate::monitor::alert::WebhookUrlSource for SecretsManagerWebhookUrl {
             .secret_string()
             .map(|url| url.trim().to_owned())
             .ok_or_else(|| format!("secret {} has no string value", self.secret_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        assert!(is_retryable_status(503, None));
+        assert!(is_retryable_status(409, Some("ConditionalRequestConflict")));
+        assert!(is_retryable_status(400, Some("RequestTimeout")));
+        assert!(!is_retryable_status(403, Some("AccessDenied")));
+        assert!(!is_retryable_status(404, Some("NoSuchBucket")));
     }
 }

@@ -92,25 +92,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         )
     }
 
-    /// An S3 key prefix, which must end in '/'.
-    /// `MAX_OBJECT_BYTES` and `MAX_CSV_BYTES` (defaults [`SizeLimits::DEFAULT`]). The object
-    /// limit stays within the 5 GB a single CopyObject can copy, so an oversized file can still
-    /// be moved to quarantine.
+    /// `MAX_OBJECT_BYTES` and `MAX_CSV_BYTES` (defaults [`SizeLimits::DEFAULT`]).
     pub fn size_limits(&self) -> Result<SizeLimits, ConfigError> {
-        // S3 CopyObject copies objects up to 5 GB in one call:
-        // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
-        const MAX_COPYABLE: u64 = 5 * 1000 * 1000 * 1000;
         let defaults = SizeLimits::DEFAULT;
         let max_object_bytes = self.parsed(
             "MAX_OBJECT_BYTES",
             defaults.max_object_bytes,
-            "a whole number of bytes, at most 5000000000",
+            "a whole number of bytes",
         )?;
-        if max_object_bytes == 0 || max_object_bytes > MAX_COPYABLE {
+        if max_object_bytes == 0 {
             return Err(ConfigError {
                 variable: "MAX_OBJECT_BYTES",
-                problem: format!("is {max_object_bytes}"),
-                expected: "a whole number of bytes from 1 to 5000000000 (what one CopyObject can move to quarantine)",
+                problem: "is 0".into(),
+                expected: "a whole number of bytes above 0",
             });
         }
         let max_csv_bytes = self.parsed(
@@ -131,6 +125,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// An S3 key prefix, which must end in '/'.
     pub fn key_prefix(&self, variable: &'static str, default: &str) -> Result<String, ConfigError> {
         let value = self.parsed(variable, default.to_owned(), "a key prefix ending in '/'")?;
         if value.ends_with('/') {
@@ -176,15 +171,17 @@ pub struct GeneratorConfig {
 impl GeneratorConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let defaults = GeneratorSettings::default();
+        let rows = env.parsed(
+            "ROWS_PER_FILE",
+            defaults.rows,
+            "a whole number of rows, at least 1",
+        )?;
         let settings = GeneratorSettings {
-            rows: env.parsed(
-                "ROWS_PER_FILE",
-                defaults.rows,
-                "a whole number of rows, at least 1",
-            )?,
+            rows,
+            // Unset, it grows to fit the rows (RowsPerFile goes up to 5,000,000).
             id_space: env.parsed(
                 "ID_SPACE",
-                defaults.id_space,
+                GeneratorSettings::id_space_fitting(rows),
                 "a whole number between 1 and 2^53",
             )?,
             delete_rate: env.parsed(
@@ -441,16 +438,16 @@ impl MonitorConfig {
                         defaults.max_attempts,
                         "a whole number of announcements",
                     )?,
-                    max_per_run: env.parsed(
+                    max_per_run: at_least_one(env.parsed(
                         "RECONCILE_MAX_PER_RUN",
                         defaults.max_per_run,
-                        "a whole number of files",
-                    )?,
-                    budget: std::time::Duration::from_secs(env.parsed(
+                        "a whole number of files, at least 1",
+                    )?, "RECONCILE_MAX_PER_RUN")?,
+                    budget: std::time::Duration::from_secs(at_least_one(env.parsed(
                         "RECONCILE_BUDGET_SECONDS",
                         defaults.budget.as_secs(),
-                        "a whole number of seconds",
-                    )?),
+                        "a whole number of seconds, at least 1",
+                    )?, "RECONCILE_BUDGET_SECONDS")?),
                     state_key: env.parsed(
                         "RECONCILE_STATE_KEY",
                         defaults.state_key.clone(),
@@ -473,6 +470,22 @@ impl MonitorConfig {
             metrics_namespace: env.metrics_namespace()?,
         })
     }
+}
+
+/// `value` unless it is 0, which would quietly switch the feature off (`RECONCILE=false` does
+/// that openly).
+fn at_least_one<T: PartialEq + From<u8>>(
+    value: T,
+    variable: &'static str,
+) -> Result<T, ConfigError> {
+    if value == T::from(0) {
+        return Err(ConfigError {
+            variable,
+            problem: "is 0".into(),
+            expected: "at least 1 (RECONCILE=false turns reconciliation off)",
+        });
+    }
+    Ok(value)
 }
 
 /// `ALERT_WEBHOOK_SECRET_ARN`. The URL is a credential, so a URL in the environment (the old
@@ -519,6 +532,8 @@ mod tests {
         assert_eq!(c.settings, GeneratorSettings::default());
         assert_eq!(c.settings.rows, 1000);
         assert_eq!(c.settings.id_space, 10_000);
+        let big = config(&[("BUCKET", "b"), ("ROWS_PER_FILE", "5000000")]).unwrap();
+        assert_eq!(big.settings.id_space, 5_000_000, "grows to fit the rows");
         assert_eq!(c.settings.delete_rate, 0.01);
         assert!(!c.gzip);
         assert_eq!(c.metrics_namespace, "CustomerPipeline");
@@ -676,6 +691,12 @@ mod ingest_tests {
         let r = c.reconcile.unwrap();
         assert_eq!(r.max_per_run, 7);
         assert_eq!(r.budget, std::time::Duration::from_secs(5));
+        let zero = monitor_config(&[
+            ("BUCKET", "b"),
+            MONITOR_SECRET,
+            ("RECONCILE_MAX_PER_RUN", "0"),
+        ]);
+        assert_eq!(zero.unwrap_err().variable, "RECONCILE_MAX_PER_RUN");
     }
 
     const MONITOR_SECRET: (&str, &str) = (

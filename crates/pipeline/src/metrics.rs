@@ -35,6 +35,7 @@ pub const UNMERGED_ROWS: &str = "UnmergedRows";
 pub const ALERT_FAILURES: &str = "AlertFailures";
 pub const FILES_RECONCILED: &str = "FilesReconciled";
 pub const FILES_NOT_LOADING: &str = "FilesNotLoading";
+pub const RECONCILE_FAILURES: &str = "ReconcileFailures";
 
 /// Records one generator invocation. A duplicate delivery wrote nothing, so it counts no file,
 /// rows or bytes.
@@ -94,4 +95,9 @@ pub fn record_monitor(health: &Health, newly_reported: &[Problem]) {
 /// Counts an alert that could not be posted (webhook unreadable, refused or failing).
 pub fn record_alert_failure() {
     metrics::counter!(ALERT_FAILURES).increment(1);
+}
+
+/// Counts a reconciliation that could not finish (its survey, state or budget).
+pub fn record_reconcile_failure() {
+    metrics::counter!(RECONCILE_FAILURES).increment(1);
 }

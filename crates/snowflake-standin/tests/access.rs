@@ -254,7 +254,7 @@ async fn the_monitor_user_cannot_read_customer_rows() {
         .unwrap();
     let roles: Vec<&str> = roles.iter().map(|r| r[2].as_str()).collect();
     assert_eq!(roles, ["CUSTOMER_PIPELINE_MONITOR"]);
-    // Nor can it load files: reconciliation resubmits as the ingest user.
+    // Nor can it load files: reconciliation leaves that to ingest.
     let err = f.submit_as(&f.monitor, &["a.csv"]).await.unwrap_err();
     assert_eq!(err.status(), Some(404), "{err}");
 }

@@ -128,9 +128,15 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
                 .await
                 {
                     Ok(report) => (report.announced.len(), report.stuck),
+                    // The files given up on stay reported, so FilesNotLoading does not clear.
                     Err(err) => {
                         tracing::warn!(error = %err, "reconciliation failed; the next run tries again");
-                        (0, Vec::new())
+                        pipeline::metrics::record_reconcile_failure();
+                        let stuck =
+                            pipeline::monitor::reconcile::given_up(store, reconcile_settings)
+                                .await
+                                .unwrap_or_default();
+                        (0, stuck)
                     }
                 }
             }

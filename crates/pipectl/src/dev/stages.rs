@@ -75,6 +75,7 @@ pub(super) async fn generate_file(
     let settings = GeneratorSettings {
         rows: args.rows,
         seed: args.seed,
+        id_space: GeneratorSettings::id_space_fitting(args.rows),
         ..GeneratorSettings::default()
     };
     settings

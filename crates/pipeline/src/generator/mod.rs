@@ -47,6 +47,12 @@ impl Default for GeneratorSettings {
 }
 
 impl GeneratorSettings {
+    /// The id space when none is given: 10,000 customers, or as many as the rows of one file
+    /// when that is more (ids never repeat within a file).
+    pub fn id_space_fitting(rows: u64) -> u64 {
+        GeneratorSettings::default().id_space.max(rows)
+    }
+
     /// Explains the first inconsistency, naming the setting.
     pub fn check(&self) -> Result<(), String> {
         if !(1..=MAX_CUSTOMER_ID).contains(&self.id_space) {

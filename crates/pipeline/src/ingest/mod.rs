@@ -195,14 +195,27 @@ pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
                     valid.push((index, staged, report.rows, report.bytes));
                     continue;
                 }
-                match quarantine(store, settings, &object.key, &report).await {
-                    Ok(()) => Outcome::Quarantined {
+                // Bounded too: a copy of gigabytes must not run the batch into Lambda's timeout.
+                let quarantined = tokio::time::timeout_at(
+                    validation_deadline,
+                    quarantine(store, settings, &object.key, &report),
+                )
+                .await;
+                match quarantined {
+                    Ok(Ok(())) => Outcome::Quarantined {
                         key: object.key.clone(),
                         problems: report.problem_total(),
                     },
-                    Err(error) => Outcome::Failed {
+                    Ok(Err(error)) => Outcome::Failed {
                         key: object.key.clone(),
                         error: error.into(),
+                    },
+                    Err(_) => Outcome::Failed {
+                        key: object.key.clone(),
+                        error: IngestError::OutOfTime {
+                            read_bytes: report.bytes,
+                            budget_ms: 0,
+                        },
                     },
                 }
             }
@@ -316,8 +329,14 @@ async fn validate_object<S: ObjectStore>(
     }
 }
 
+/// S3 CopyObject copies "up to 5 GB in size in a single atomic action"
+/// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+pub const MAX_COPY_BYTES: u64 = 5 * 1000 * 1000 * 1000;
+
 /// Copy to `quarantine/<key>`, write the report beside it, then delete the original; each step
-/// is safe to repeat, so a retried event finishes an interrupted quarantine.
+/// is safe to repeat, so a retried event finishes an interrupted quarantine. A file too large
+/// for one CopyObject stays where it is with its report in quarantine (nothing is lost, and
+/// reconciliation counts the report as the quarantine); the stage's lifecycle rule expires it.
 async fn quarantine<S: ObjectStore>(
     store: &S,
     settings: &IngestSettings,
@@ -325,7 +344,10 @@ async fn quarantine<S: ObjectStore>(
     report: &ValidationReport,
 ) -> Result<(), StoreError> {
     let target = format!("{}{key}", settings.quarantine_prefix);
-    store.copy_object(key, &target).await?;
+    let movable = report.bytes <= MAX_COPY_BYTES;
+    if movable {
+        store.copy_object(key, &target).await?;
+    }
     let body = serde_json::to_vec_pretty(&QuarantineReport {
         bucket: store.bucket(),
         key,
@@ -335,12 +357,15 @@ async fn quarantine<S: ObjectStore>(
     .expect("a report serialises");
     store
         .put_if_absent(
-            &format!("{target}.errors.json"),
+            &format!("{target}{}", crate::quarantine::REPORT_SUFFIX),
             Bytes::from(body),
             "application/json",
         )
         .await?;
-    store.delete_object(key).await
+    if movable {
+        store.delete_object(key).await?;
+    }
+    Ok(())
 }
 
 async fn submit<P: PipeLoader>(

@@ -1,6 +1,6 @@
 //! The monitor: health checks over the SQL API ([`checks`]), the state that makes each problem
 //! reported once ([`state`]), the optional chat alert ([`alert`]), one run tying them together
-//! ([`run`]), and the resubmission of stage files nothing has loaded ([`reconcile`]).
+//! ([`run`]), and the announcing again of stage files nothing has loaded ([`reconcile`]).
 
 pub mod alert;
 pub mod checks;

@@ -21,7 +21,7 @@ use crate::ingest::{IngestSettings, ObjectRef, Outcome, PipeLoader, ingest_objec
 use crate::ports::{ListedObject, NotificationQueue, ObjectStore, StoreError, SwapOutcome};
 
 /// Files older than this are left alone: COPY_HISTORY and Snowpipe's load memory keep 14 days,
-/// so a resubmitted older file could be loaded a second time.
+/// so an older file announced again could be loaded a second time.
 pub const MAX_AGE_DAYS: i64 = 13;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl ReconcileSettings {
 pub enum FileStatus {
     /// COPY_HISTORY has the file loaded (fully or partly).
     Loaded,
-    /// COPY_HISTORY has the file failed: the monitor's LoadFailures covers it; resubmitting would
+    /// COPY_HISTORY has the file failed: the monitor's LoadFailures covers it; announcing it would
     /// fail the same way.
     LoadFailed,
     /// A copy is in quarantine: invalid data, never submitted.
@@ -123,6 +123,10 @@ pub async fn survey<S: ObjectStore, W: Warehouse>(
         .into_iter()
         .filter_map(|o| {
             let original = o.key.strip_prefix(&settings.quarantine_prefix)?;
+            // A file too large to copy stays in the stage, its report alone in quarantine.
+            let original = original
+                .strip_suffix(crate::quarantine::REPORT_SUFFIX)
+                .unwrap_or(original);
             Some((original.to_owned(), o.last_modified))
         })
         .collect();
@@ -242,11 +246,44 @@ pub async fn resubmit<S: ObjectStore, P: PipeLoader>(
         .0
 }
 
-/// Submissions made per file, kept between runs in the bucket.
+/// Announcements made per file, kept between runs in the bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReconcileState {
     #[serde(default)]
     pub attempts: BTreeMap<String, u32>,
+    /// When each file was last announced: it is not announced again within the grace period,
+    /// which gives the queue's own redeliveries time to work.
+    #[serde(default)]
+    pub announced_at: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl ReconcileState {
+    /// The files given up on: reported as [`Problem::FileNotLoading`].
+    pub fn given_up(&self, max_attempts: u32) -> Vec<Problem> {
+        self.attempts
+            .iter()
+            .filter(|(_, attempts)| **attempts >= max_attempts)
+            .map(|(file, &attempts)| Problem::FileNotLoading {
+                file: file.clone(),
+                attempts,
+            })
+            .collect()
+    }
+}
+
+/// The files given up on as the last run left them: what the monitor reports when this run's
+/// reconciliation failed, so FilesNotLoading does not clear by itself.
+pub async fn given_up<S: ObjectStore>(
+    store: &S,
+    settings: &ReconcileSettings,
+) -> Result<Vec<Problem>, StoreError> {
+    let state: ReconcileState = match store.get_versioned(&settings.state_key).await? {
+        Some(object) => serde_json::from_slice(&object.body).unwrap_or_default(),
+        None => ReconcileState::default(),
+    };
+    let stuck = state.given_up(settings.max_attempts);
+    metrics::gauge!(crate::metrics::FILES_NOT_LOADING).set(stuck.len() as f64);
+    Ok(stuck)
 }
 
 /// What one reconciliation run did.
@@ -264,10 +301,12 @@ pub struct ReconcileReport {
     pub claimed: bool,
 }
 
-/// The monitor's reconciliation: survey the last [`MAX_AGE_DAYS`], count an attempt for each
-/// file not loaded up to `max_per_run` (claimed with a compare-and-swap, so overlapping runs do
-/// not both announce), announce those on the ingest queue, report those at the cap. It stops at
-/// its own budget or `deadline`, whichever comes first.
+/// The monitor's reconciliation: survey the last [`MAX_AGE_DAYS`], pick the files not loaded
+/// (fewest attempts first, at most `max_per_run`, none announced within the grace period),
+/// claim them with a compare-and-swap of the state so overlapping runs do not both announce,
+/// announce them on the ingest queue, then count an attempt only for each announcement that
+/// was sent. Files at `max_attempts` are reported instead. It stops at its own budget or
+/// `deadline`, whichever comes first.
 pub async fn reconcile<S: ObjectStore, W: Warehouse, Q: NotificationQueue>(
     store: &S,
     warehouse: &W,
@@ -292,62 +331,29 @@ pub async fn reconcile<S: ObjectStore, W: Warehouse, Q: NotificationQueue>(
         ),
         None => (ReconcileState::default(), None),
     };
-    let attempts_of = |finding: &Finding| {
-        state
-            .attempts
-            .get(&finding.object.key)
-            .copied()
-            .unwrap_or(0)
-    };
-    // Fewest attempts first: past the cap, files not yet announced go before those that were,
-    // so a backlog moves on instead of announcing the same files run after run.
-    let mut not_loaded: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| f.status == FileStatus::NotLoaded)
-        .collect();
-    not_loaded.sort_by_key(|f| attempts_of(f));
-    let mut next = ReconcileState::default();
-    let (mut due, mut stuck, mut deferred) = (Vec::new(), Vec::new(), 0);
-    for finding in not_loaded {
-        let key = &finding.object.key;
-        let attempts = attempts_of(finding);
-        if attempts >= settings.max_attempts {
-            stuck.push(Problem::FileNotLoading {
-                file: key.clone(),
-                attempts,
-            });
-            next.attempts.insert(key.clone(), attempts);
-        } else if due.len() < settings.max_per_run {
-            due.push(finding);
-            next.attempts.insert(key.clone(), attempts + 1);
-        } else {
-            deferred += 1;
-            next.attempts.insert(key.clone(), attempts);
-        }
-    }
-    stuck.extend(still_stuck(store, settings, &state, &findings, &mut next).await?);
-    let swap = store
-        .replace_if_unchanged(
-            &settings.state_key,
-            serde_json::to_vec_pretty(&next)
-                .expect("state serialises")
-                .into(),
-            "application/json",
-            e_tag.as_deref(),
-        )
+    let plan = plan(&state, &findings, settings, now);
+    let mut next = plan.next.clone();
+    next.given_up_kept(store, settings, &state, &findings)
         .await?;
-    if swap == SwapOutcome::Conflict {
+    let stuck = next.given_up(settings.max_attempts);
+    // The claim: the due files carry this run's time, so an overlapping run skips them.
+    let mut claimed = next.clone();
+    for finding in &plan.due {
+        claimed.announced_at.insert(finding.object.key.clone(), now);
+    }
+    if !swap(store, settings, &claimed, e_tag.as_deref()).await? {
         warn!("an overlapping run updated the reconciliation state first; it announces");
         return Ok(ReconcileReport {
             findings,
+            stuck,
             claimed: false,
             ..ReconcileReport::default()
         });
     }
+    let mut deferred = plan.deferred;
     let mut announced = Vec::new();
-    for finding in &due {
+    for finding in &plan.due {
         let file = &finding.object.key;
-        let attempt = next.attempts[file];
         if Instant::now() >= deadline {
             deferred += 1;
             continue;
@@ -355,15 +361,21 @@ pub async fn reconcile<S: ObjectStore, W: Warehouse, Q: NotificationQueue>(
         let body = object_created_notification(store.bucket(), file, finding.object.size, now);
         match tokio::time::timeout_at(deadline, queue.send(body)).await {
             Ok(Ok(())) => {
+                let attempt = next.attempts.get(file).copied().unwrap_or(0) + 1;
                 info!(%file, attempt, "announced a stage file that nothing had loaded on the ingest queue");
                 announced.push(file.clone());
             }
             Ok(Err(error)) => {
-                warn!(%file, attempt, %error, "announcing a stage file failed; a later run tries again");
+                warn!(%file, %error, "announcing a stage file failed; a later run tries again");
                 deferred += 1;
             }
             Err(_) => deferred += 1,
         }
+    }
+    // Only sent announcements count as attempts, and files claimed but not sent may be
+    // announced by the next run.
+    if !plan.due.is_empty() {
+        record_sent(store, settings, &plan.due, &announced).await?;
     }
     if deferred > 0 {
         info!(
@@ -382,6 +394,127 @@ pub async fn reconcile<S: ObjectStore, W: Warehouse, Q: NotificationQueue>(
     })
 }
 
+/// What a run will do: the files to announce, how many wait, and the state without this run's
+/// announcements.
+struct Plan<'a> {
+    due: Vec<&'a Finding>,
+    deferred: usize,
+    next: ReconcileState,
+}
+
+fn plan<'a>(
+    state: &ReconcileState,
+    findings: &'a [Finding],
+    settings: &ReconcileSettings,
+    now: DateTime<Utc>,
+) -> Plan<'a> {
+    let attempts_of = |finding: &Finding| {
+        state
+            .attempts
+            .get(&finding.object.key)
+            .copied()
+            .unwrap_or(0)
+    };
+    // Fewest attempts first: past the cap, files not yet announced go before those that were,
+    // so a backlog moves on instead of announcing the same files run after run.
+    let mut not_loaded: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.status == FileStatus::NotLoaded)
+        .collect();
+    not_loaded.sort_by_key(|f| attempts_of(f));
+    let mut plan = Plan {
+        due: Vec::new(),
+        deferred: 0,
+        next: ReconcileState::default(),
+    };
+    for finding in not_loaded {
+        let key = &finding.object.key;
+        let attempts = attempts_of(finding);
+        plan.next.attempts.insert(key.clone(), attempts);
+        let last = state.announced_at.get(key).copied();
+        if let Some(last) = last {
+            plan.next.announced_at.insert(key.clone(), last);
+        }
+        let resting = last.is_some_and(|last| now - last < settings.grace);
+        if attempts >= settings.max_attempts || resting {
+            continue;
+        }
+        if plan.due.len() < settings.max_per_run {
+            plan.due.push(finding);
+        } else {
+            plan.deferred += 1;
+        }
+    }
+    plan
+}
+
+/// Replaces the state if it is still the version read; false when another run changed it.
+async fn swap<S: ObjectStore>(
+    store: &S,
+    settings: &ReconcileSettings,
+    state: &ReconcileState,
+    read_e_tag: Option<&str>,
+) -> Result<bool, StoreError> {
+    let body = serde_json::to_vec_pretty(state).expect("state serialises");
+    let outcome = store
+        .replace_if_unchanged(
+            &settings.state_key,
+            body.into(),
+            "application/json",
+            read_e_tag,
+        )
+        .await?;
+    Ok(outcome == SwapOutcome::Written)
+}
+
+/// After the sends: an attempt for each file announced, and the claim released for each claimed
+/// file that was not, on the latest state (read again, so a concurrent change is kept).
+async fn record_sent<S: ObjectStore>(
+    store: &S,
+    settings: &ReconcileSettings,
+    due: &[&Finding],
+    announced: &[String],
+) -> Result<(), StoreError> {
+    for _ in 0..3 {
+        let Some(object) = store.get_versioned(&settings.state_key).await? else {
+            return Ok(());
+        };
+        let mut state: ReconcileState = serde_json::from_slice(&object.body).unwrap_or_default();
+        for finding in due {
+            let key = &finding.object.key;
+            if announced.contains(key) {
+                *state.attempts.entry(key.clone()).or_default() += 1;
+            } else {
+                state.announced_at.remove(key);
+            }
+        }
+        if swap(store, settings, &state, Some(&object.e_tag)).await? {
+            return Ok(());
+        }
+    }
+    warn!("the reconciliation state kept changing; this run's attempts were not recorded");
+    Ok(())
+}
+
+impl ReconcileState {
+    /// Keeps the entries of files given up on that aged out of the survey while they are still
+    /// in the stage (see [`still_stuck`]).
+    async fn given_up_kept<S: ObjectStore>(
+        &mut self,
+        store: &S,
+        settings: &ReconcileSettings,
+        previous: &ReconcileState,
+        findings: &[Finding],
+    ) -> Result<(), StoreError> {
+        for problem in still_stuck(store, settings, previous, findings).await? {
+            if let Problem::FileNotLoading { file, attempts } = problem {
+                self.attempts.insert(file, attempts);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Files given up on that aged out of the survey stay reported until they are gone from the
 /// stage or an operator removes their entry from the state: FilesNotLoading must not clear by
 /// itself while a file is still unloaded. Files that loaded, were quarantined or left are
@@ -391,7 +524,6 @@ async fn still_stuck<S: ObjectStore>(
     settings: &ReconcileSettings,
     state: &ReconcileState,
     findings: &[Finding],
-    next: &mut ReconcileState,
 ) -> Result<Vec<Problem>, StoreError> {
     let mut stuck = Vec::new();
     for (key, &attempts) in &state.attempts {
@@ -405,7 +537,6 @@ async fn still_stuck<S: ObjectStore>(
                 file: key.clone(),
                 attempts,
             });
-            next.attempts.insert(key.clone(), attempts);
         }
     }
     Ok(stuck)
