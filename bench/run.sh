@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the README's "Performance" figures on this machine: the generator and validator
+# Reproduces the figures in docs/performance.md on this machine: the generator and validator
 # benchmarks, the end-to-end local throughput through `pipectl dev`, and the tutorial's Python
 # approach (Faker, pandas) on the same machine. Prints one line per figure.
 #   bash bench/run.sh            # everything (the first release build takes ~30 minutes)

@@ -27,7 +27,7 @@ CREATE FILE FORMAT IF NOT EXISTS CUSTOMER_CSV
     -- formats for AUTO detection"; literals in double quotes, "for example, "T", "EST", "Z"").
     -- The value is UTC and lands in TIMESTAMP_NTZ as wall-clock time.
     TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
-    COMMENT = 'Customer change files (see the CSV contract in the README).';
+    COMMENT = 'Customer change files (see the CSV contract in docs/contract.md).';
 
 CREATE STAGE IF NOT EXISTS CUSTOMER_STAGE
     URL = '<% bucket_url %>'

@@ -9,7 +9,7 @@
 -- 90_rebuild_history.sql once (docs/snowflake-setup.md). The task body sits between
 -- `-- task:<NAME> begin` and `-- task:<NAME> end`, for the tests that read it.
 --
--- The rule CUSTOMER_HISTORY follows (README, "SCD2: the timeline"): it is a pure function of
+-- The rule CUSTOMER_HISTORY follows (docs/snowflake-setup.md, "SCD2: the timeline"): it is a pure function of
 -- the rows in CUSTOMER_RAW. Per customer, rows are ordered by (UPDATED_AT, _FILE_NAME,
 -- _FILE_ROW_NUMBER) and at one UPDATED_AT the last row wins. Walking that order, an upsert that
 -- differs (null-safely) from the open version, or finds none, opens a version at its UPDATED_AT

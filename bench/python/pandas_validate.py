@@ -2,7 +2,7 @@
 with vectorised string operations, count the invalid rows.
 
 Usage: pandas_validate.py FILE.csv  -> prints one JSON line with MB/s and peak RSS.
-The rules are the project's CSV contract (README "The CSV contract"), as far as pandas
+The rules are the project's CSV contract (docs/contract.md), as far as pandas
 expresses them in a few lines: attributes required for upserts and at most 256 characters,
 integer id, one '@' and a dotted domain, an RFC 3339 UTC time, op U or D.
 """

@@ -153,7 +153,7 @@ async fn a_late_older_file_does_not_overwrite_newer_values_and_takes_its_place_i
     );
 }
 
-/// The README's worked example ("How CUSTOMER and CUSTOMER_HISTORY evolve"), table for table.
+/// The worked example in docs/snowflake-setup.md ("How CUSTOMER and CUSTOMER_HISTORY evolve"), table for table.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readmes_worked_example_a_late_file_splits_versions() {
     const CITY: &[&str] = &[

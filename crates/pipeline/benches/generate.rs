@@ -1,4 +1,4 @@
-//! Generation throughput to an in-memory sink (README "Performance"): `cargo bench -p pipeline`.
+//! Generation throughput to an in-memory sink (docs/performance.md): `cargo bench -p pipeline`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings, write_file};

@@ -1,4 +1,4 @@
-//! Validation throughput on a generated file held in memory (README "Performance"):
+//! Validation throughput on a generated file held in memory (docs/performance.md):
 //! `cargo bench -p pipeline --bench validate`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -83,6 +83,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .map(std::time::Duration::from_millis)
     }
 
+    /// `FUNCTION_TIMEOUT_SECONDS` (default `default_seconds`, the template's Timeout): the time an
+    /// invocation gets when the runtime's deadline is not credible (see `lambda::deadline`).
+    pub fn function_timeout(
+        &self,
+        default_seconds: u64,
+    ) -> Result<std::time::Duration, ConfigError> {
+        self.parsed(
+            "FUNCTION_TIMEOUT_SECONDS",
+            default_seconds,
+            "a whole number of seconds, 1 to 900",
+        )
+        .map(std::time::Duration::from_secs)
+    }
+
     /// `METRICS_NAMESPACE` (default [`DEFAULT_METRICS_NAMESPACE`]).
     pub fn metrics_namespace(&self) -> Result<String, ConfigError> {
         self.parsed(
@@ -244,6 +258,8 @@ pub struct IngestConfig {
     pub snowflake: SnowflakeSource,
     /// Time kept back from the invocation's deadline for metrics and the answer.
     pub deadline_margin: std::time::Duration,
+    /// The invocation's time when the runtime's deadline is not credible.
+    pub timeout: std::time::Duration,
     pub metrics_namespace: String,
 }
 
@@ -262,6 +278,7 @@ impl IngestConfig {
             },
             snowflake,
             deadline_margin: env.deadline_margin()?,
+            timeout: env.function_timeout(120)?,
             metrics_namespace: env.metrics_namespace()?,
         })
     }
@@ -344,6 +361,8 @@ pub struct MonitorConfig {
     /// is. The monitor never holds the ingest user's key: ingest does the loading.
     pub ingest_queue_url: Option<String>,
     pub deadline_margin: std::time::Duration,
+    /// The invocation's time when the runtime's deadline is not credible.
+    pub timeout: std::time::Duration,
     pub metrics_namespace: String,
 }
 
@@ -362,6 +381,7 @@ impl std::fmt::Debug for MonitorConfig {
         shown.field("reconcile", &self.reconcile);
         shown.field("ingest_queue_url", &self.ingest_queue_url);
         shown.field("deadline_margin", &self.deadline_margin);
+        shown.field("timeout", &self.timeout);
         shown.field("metrics_namespace", &self.metrics_namespace);
         shown.finish()
     }
@@ -467,6 +487,7 @@ impl MonitorConfig {
                 })
                 .transpose()?,
             deadline_margin: env.deadline_margin()?,
+            timeout: env.function_timeout(90)?,
             metrics_namespace: env.metrics_namespace()?,
         })
     }

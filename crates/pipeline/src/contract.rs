@@ -1,4 +1,4 @@
-//! The customer CSV contract (README, "The CSV contract"): the one place that spells the columns, their order
+//! The customer CSV contract (docs/contract.md): the one place that spells the columns, their order
 //! and their rules. The generator writes through it, the validator and the SQL check against it.
 //!
 //! UTF-8, LF (CRLF accepted on read), RFC 4180 quoting, one header row, exactly [`COLUMNS`].

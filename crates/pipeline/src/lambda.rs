@@ -46,13 +46,61 @@ pub fn init_logging() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// The invocation's deadline (epoch milliseconds, from the Runtime API) as an `Instant`, less
-/// `margin` kept back for flushing metrics and answering.
-pub fn deadline(deadline_ms: u64, margin: std::time::Duration) -> tokio::time::Instant {
+/// The invocation's deadline (epoch milliseconds, from the Runtime API's
+/// `Lambda-Runtime-Deadline-Ms`) as an `Instant`, less `margin` kept back for flushing metrics
+/// and answering. A deadline already past when the invocation starts is not credible (cargo
+/// lambda's local runtime sends a fixed `600000`, not an epoch time): then the function's
+/// configured `timeout` applies, with a warning.
+pub fn deadline(
+    deadline_ms: u64,
+    margin: std::time::Duration,
+    timeout: std::time::Duration,
+) -> tokio::time::Instant {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as u64;
-    let remaining = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let remaining = time_left(deadline_ms, now_ms, timeout).unwrap_or_else(|| {
+        lambda_runtime::tracing::warn!(
+            deadline_ms,
+            now_ms,
+            timeout_seconds = timeout.as_secs(),
+            "the invocation's deadline is already past when it starts; using the configured timeout"
+        );
+        timeout
+    });
     tokio::time::Instant::now() + remaining.saturating_sub(margin)
+}
+
+/// The time to `deadline_ms`, or `None` when it is already past (or further off than any
+/// Lambda timeout allows, 900 s, with `timeout` as the bound).
+fn time_left(
+    deadline_ms: u64,
+    now_ms: u64,
+    timeout: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let left = deadline_ms.checked_sub(now_ms).filter(|&ms| ms > 0)?;
+    Some(
+        std::time::Duration::from_millis(left)
+            .min(timeout.max(std::time::Duration::from_secs(900))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NOW_MS: u64 = 1_764_633_600_000;
+
+    #[test]
+    fn an_epoch_deadline_gives_the_time_left() {
+        let left = time_left(NOW_MS + 30_000, NOW_MS, Duration::from_secs(120));
+        assert_eq!(left, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn cargo_lambdas_fixed_600000_is_not_a_deadline() {
+        assert_eq!(time_left(600_000, NOW_MS, Duration::from_secs(120)), None);
+    }
 }

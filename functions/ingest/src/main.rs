@@ -41,12 +41,12 @@ async fn serve<P: PipeLoader>(
     config: &IngestConfig,
 ) -> Result<(), Error> {
     let ingest = &ingest;
-    let margin = config.deadline_margin;
+    let (margin, timeout) = (config.deadline_margin, config.timeout);
     pipeline::lambda::run(
         &config.metrics_namespace,
         "ingest",
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = pipeline::lambda::deadline(event.context.deadline, margin);
+            let deadline = pipeline::lambda::deadline(event.context.deadline, margin, timeout);
             ingest.handle(&event.payload, deadline).await
         },
     )

@@ -38,12 +38,12 @@ async fn serve<Src: SettingsSource>(
     config: &MonitorConfig,
 ) -> Result<(), Error> {
     let monitor = &monitor;
-    let margin = config.deadline_margin;
+    let (margin, timeout) = (config.deadline_margin, config.timeout);
     pipeline::lambda::run(
         &config.metrics_namespace,
         "monitor",
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = pipeline::lambda::deadline(event.context.deadline, margin);
+            let deadline = pipeline::lambda::deadline(event.context.deadline, margin, timeout);
             monitor.handle(chrono::Utc::now(), deadline).await
         },
     )

@@ -1,4 +1,4 @@
-//! What a `pipectl dev` run did, and the pipeline's guarantees (README, "pipectl dev") checked on the data it produced.
+//! What a `pipectl dev` run did, and the pipeline's guarantees (docs/pipectl.md, "pipectl dev") checked on the data it produced.
 
 use std::collections::BTreeSet;
 
