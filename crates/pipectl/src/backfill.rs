@@ -81,11 +81,14 @@ pub fn run(args: BackfillArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let parts: Vec<&str> = pipe.split('.').collect();
+    let Ok(name) = pipe.parse::<snowflake::PipeName>() else {
+        eprintln!("error: pipe '{pipe}' is not DATABASE.SCHEMA.PIPE");
+        return ExitCode::from(2);
+    };
     let target = MonitorTarget {
-        database: parts[0].to_owned(),
-        schema: parts[1].to_owned(),
-        pipe: parts[2].to_owned(),
+        database: name.database,
+        schema: name.schema,
+        pipe: name.pipe,
         table: args.table.to_ascii_uppercase(),
         tasks: Vec::new(),
         streams: Vec::new(),

@@ -111,8 +111,8 @@ impl Resolved {
 
     /// `pipe` as DATABASE.SCHEMA.PIPE, completed from the database and schema if needed.
     pub fn qualified_pipe(&self, pipe: &str) -> Option<String> {
-        if pipe.split('.').count() == 3 {
-            return Some(pipe.to_owned());
+        if let Ok(name) = pipe.parse::<snowflake::PipeName>() {
+            return Some(name.to_string());
         }
         match (&self.database, &self.schema) {
             (Some(database), Some(schema)) => Some(format!("{database}.{schema}.{pipe}")),

@@ -204,8 +204,9 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
 /// `warehouse` is the one in use (CURRENT_WAREHOUSE(): the configured one, or the user's
 /// default).
 fn objects(args: &DoctorArgs, warehouse: Option<String>, pipe: Option<&str>) -> Option<Objects> {
-    let pipe = pipe?;
-    let (schema, _) = pipe.rsplit_once('.')?;
+    let name: snowflake::PipeName = pipe?.parse().ok()?;
+    let schema = format!("{}.{}", name.database, name.schema);
+    let pipe = name.to_string();
     let list = |text: &str| {
         text.split(',')
             .map(str::trim)
@@ -214,8 +215,8 @@ fn objects(args: &DoctorArgs, warehouse: Option<String>, pipe: Option<&str>) -> 
             .collect()
     };
     Some(Objects {
-        schema: schema.to_owned(),
-        pipe: pipe.to_owned(),
+        schema,
+        pipe,
         stage: args.stage.clone(),
         table: args.table.clone(),
         tasks: list(&args.tasks),

@@ -143,7 +143,10 @@ fn the_performance_tables_generate_and_validate_commands_run_as_shown() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&generated.stderr);
     assert!(generated.status.success(), "{stderr}");
-    assert!(stderr.contains("ids are drawn from 1..=1000000"), "{stderr}");
+    assert!(
+        stderr.contains("ids are drawn from 1..=1000000"),
+        "{stderr}"
+    );
     let validated = pipectl().arg("validate").arg(&file).output().unwrap();
     let stdout = String::from_utf8_lossy(&validated.stdout);
     assert!(validated.status.success(), "{stdout}");

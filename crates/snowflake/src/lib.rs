@@ -5,6 +5,7 @@
 pub mod auth;
 mod client;
 pub mod error;
+mod pipe_name;
 pub mod retry;
 pub mod snowpipe;
 pub mod sql_api;
@@ -12,6 +13,7 @@ pub mod sql_api;
 pub use auth::{JwtSigner, KeyPair, default_base_url, jwt_account};
 pub use client::{SnowflakeClient, user_agent};
 pub use error::SnowflakeError;
+pub use pipe_name::{NotQualified, PipeName};
 pub use retry::RetryPolicy;
 pub use snowpipe::{InsertFilesResponse, Snowpipe, StagedFile};
 pub use sql_api::{Binding, ResultSet, SqlApi, StatementContext};

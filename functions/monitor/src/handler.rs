@@ -181,17 +181,12 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
     }
 
     fn target(&self, settings: &SnowflakeSettings) -> Result<MonitorTarget, IngestError> {
-        let (database, schema) = settings.pipe_database_and_schema()?;
+        let pipe = settings.pipe_name()?;
         let (table, tasks, streams) = &self.watched;
         let target = MonitorTarget {
-            database: database.to_owned(),
-            schema: schema.to_owned(),
-            pipe: settings
-                .pipe
-                .rsplit('.')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            database: pipe.database,
+            schema: pipe.schema,
+            pipe: pipe.pipe,
             table: table.clone(),
             tasks: tasks.clone(),
             streams: streams.clone(),

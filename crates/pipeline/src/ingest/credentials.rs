@@ -111,28 +111,26 @@ impl SnowflakeSettings {
 
     /// The SQL API with the pipe's database and schema, and the warehouse and role, as context.
     pub fn sql_api(&self, policy: RetryPolicy) -> Result<SqlApi, IngestError> {
-        let (database, schema) = self.pipe_database_and_schema()?;
+        let snowflake::PipeName {
+            database, schema, ..
+        } = self.pipe_name()?;
         let context = StatementContext {
-            database: Some(database.to_owned()),
-            schema: Some(schema.to_owned()),
+            database: Some(database),
+            schema: Some(schema),
             warehouse: self.warehouse.clone(),
             role: self.role.clone(),
         };
         Ok(SqlApi::new(self.client(policy)?, context))
     }
 
-    /// `DB.SCHEMA.PIPE` split; the pipe must be fully qualified for the REST API anyway.
-    pub fn pipe_database_and_schema(&self) -> Result<(&str, &str), IngestError> {
-        match self.pipe.split('.').collect::<Vec<_>>()[..] {
-            [database, schema, _pipe] => Ok((database, schema)),
-            _ => Err(IngestError::Credentials {
-                message: format!(
-                    "pipe '{}' is not a fully qualified DATABASE.SCHEMA.PIPE name",
-                    self.pipe
-                ),
+    /// The pipe's qualified name; it must be fully qualified for the REST API anyway.
+    pub fn pipe_name(&self) -> Result<snowflake::PipeName, IngestError> {
+        self.pipe
+            .parse()
+            .map_err(|e: snowflake::NotQualified| IngestError::Credentials {
+                message: e.to_string(),
                 retryable: false,
-            }),
-        }
+            })
     }
 }
 
