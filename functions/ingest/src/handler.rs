@@ -2,6 +2,7 @@
 //! objects, and answer the way the trigger expects: per-message failures for SQS, an error for
 //! a direct event that must be retried, a loud configuration error when no retry can help.
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::Diagnostic;
 use pipeline::config::IngestConfig;
 use pipeline::ingest::events::UnknownEvent;
@@ -97,13 +98,18 @@ impl<S: ObjectStore, P: PipeLoader> Ingest<S, P> {
                 for (outcome, &i) in outcomes.iter().zip(&owner) {
                     failed_items[i] |= matches!(outcome, Outcome::Failed { .. });
                 }
-                let failures: Vec<Value> = items
+                let mut response = SqsBatchResponse::default();
+                response.batch_item_failures = items
                     .iter()
                     .zip(failed_items)
                     .filter(|(_, failed)| *failed)
-                    .map(|(item, _)| json!({ "itemIdentifier": item.message_id }))
+                    .map(|(item, _)| {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = item.message_id.clone();
+                        failure
+                    })
                     .collect();
-                Ok(json!({ "batchItemFailures": failures }))
+                Ok(serde_json::to_value(response).expect("a batch response serialises"))
             }
         }
     }
