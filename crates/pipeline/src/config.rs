@@ -109,30 +109,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// `MAX_OBJECT_BYTES` and `MAX_CSV_BYTES` (defaults [`SizeLimits::DEFAULT`]).
     pub fn size_limits(&self) -> Result<SizeLimits, ConfigError> {
         let defaults = SizeLimits::DEFAULT;
-        let max_object_bytes = self.parsed(
+        const BYTES: &str = "a whole number of bytes above 0";
+        let max_object_bytes = at_least_one(
+            self.parsed("MAX_OBJECT_BYTES", defaults.max_object_bytes, BYTES)?,
             "MAX_OBJECT_BYTES",
-            defaults.max_object_bytes,
-            "a whole number of bytes",
+            BYTES,
         )?;
-        if max_object_bytes == 0 {
-            return Err(ConfigError {
-                variable: "MAX_OBJECT_BYTES",
-                problem: "is 0".into(),
-                expected: "a whole number of bytes above 0",
-            });
-        }
-        let max_csv_bytes = self.parsed(
+        let max_csv_bytes = at_least_one(
+            self.parsed("MAX_CSV_BYTES", defaults.max_csv_bytes, BYTES)?,
             "MAX_CSV_BYTES",
-            defaults.max_csv_bytes,
-            "a whole number of bytes",
+            BYTES,
         )?;
-        if max_csv_bytes == 0 {
-            return Err(ConfigError {
-                variable: "MAX_CSV_BYTES",
-                problem: "is 0".into(),
-                expected: "a whole number of bytes above 0",
-            });
-        }
         Ok(SizeLimits {
             max_object_bytes,
             max_csv_bytes,
@@ -462,12 +449,12 @@ impl MonitorConfig {
                         "RECONCILE_MAX_PER_RUN",
                         defaults.max_per_run,
                         "a whole number of files, at least 1",
-                    )?, "RECONCILE_MAX_PER_RUN")?,
+                    )?, "RECONCILE_MAX_PER_RUN", OFF_OPENLY)?,
                     budget: std::time::Duration::from_secs(at_least_one(env.parsed(
                         "RECONCILE_BUDGET_SECONDS",
                         defaults.budget.as_secs(),
                         "a whole number of seconds, at least 1",
-                    )?, "RECONCILE_BUDGET_SECONDS")?),
+                    )?, "RECONCILE_BUDGET_SECONDS", OFF_OPENLY)?),
                     state_key: env.parsed(
                         "RECONCILE_STATE_KEY",
                         defaults.state_key.clone(),
@@ -493,17 +480,20 @@ impl MonitorConfig {
     }
 }
 
-/// `value` unless it is 0, which would quietly switch the feature off (`RECONCILE=false` does
-/// that openly).
+/// What a reconciliation setting of 0 is told: it would switch reconciliation off quietly.
+const OFF_OPENLY: &str = "at least 1 (RECONCILE=false turns reconciliation off)";
+
+/// `value` unless it is 0, which would quietly switch a feature off.
 fn at_least_one<T: PartialEq + From<u8>>(
     value: T,
     variable: &'static str,
+    expected: &'static str,
 ) -> Result<T, ConfigError> {
     if value == T::from(0) {
         return Err(ConfigError {
             variable,
             problem: "is 0".into(),
-            expected: "at least 1 (RECONCILE=false turns reconciliation off)",
+            expected,
         });
     }
     Ok(value)

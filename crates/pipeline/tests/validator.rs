@@ -209,6 +209,26 @@ fn gzip_of_zeros(decompressed: usize) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// Feeds `bytes` in `chunk`-sized pieces as a reader would, stopping when the validator does;
+/// the report and how many bytes were fed.
+fn feed_until_stopped(
+    name: &str,
+    limits: SizeLimits,
+    bytes: &[u8],
+    chunk: usize,
+) -> (ValidationReport, usize) {
+    let mut validator = FileValidator::with_limits(name, limits);
+    let mut fed = 0;
+    for piece in bytes.chunks(chunk) {
+        validator.feed(piece);
+        fed += piece.len();
+        if validator.stopped() {
+            break;
+        }
+    }
+    (validator.finish(), fed)
+}
+
 #[test]
 fn gzip_bomb_stops_at_the_content_limit() {
     let bomb = gzip_of_zeros(64 * 1024 * 1024);
@@ -216,16 +236,7 @@ fn gzip_bomb_stops_at_the_content_limit() {
         max_object_bytes: u64::MAX,
         max_csv_bytes: 1024 * 1024,
     };
-    let mut validator = FileValidator::with_limits("bomb.csv.gz", limits);
-    let mut fed = 0;
-    for chunk in bomb.chunks(4 * 1024) {
-        validator.feed(chunk);
-        fed += chunk.len();
-        if validator.stopped() {
-            break;
-        }
-    }
-    let report = validator.finish();
+    let (report, fed) = feed_until_stopped("bomb.csv.gz", limits, &bomb, 4 * 1024);
     assert!(!report.valid);
     assert_eq!(report.problems[0].kind, "content_too_large");
     assert!(report.problems[0].message.contains("MAX_CSV_BYTES"));
@@ -241,16 +252,7 @@ fn plain_file_over_the_object_limit_stops_reading() {
         max_object_bytes: 100_000,
         max_csv_bytes: u64::MAX,
     };
-    let mut validator = FileValidator::with_limits("big.csv", limits);
-    let mut fed = 0;
-    for chunk in bytes.chunks(8 * 1024) {
-        validator.feed(chunk);
-        fed += chunk.len();
-        if validator.stopped() {
-            break;
-        }
-    }
-    let report = validator.finish();
+    let (report, fed) = feed_until_stopped("big.csv", limits, &bytes, 8 * 1024);
     assert_eq!(report.problem_counts.get("object_too_large"), Some(&1));
     assert_eq!(report.problem_total(), 1, "the cut-off row is not judged");
     assert!(fed <= 100_000 + 8 * 1024);

@@ -123,13 +123,13 @@ fn s3_event(encoded_keys: &[&str]) -> Value {
     json!({ "Records": records })
 }
 
-fn sqs_event(messages: &[(&str, String)]) -> Value {
+fn sqs_event(messages: &[(impl AsRef<str>, String)]) -> Value {
     let sample: Value = serde_json::from_str(SQS_EVENT).unwrap();
     let records: Vec<Value> = messages
         .iter()
         .map(|(id, body)| {
             let mut message = sample["Records"][0].clone();
-            message["messageId"] = json!(id);
+            message["messageId"] = json!(id.as_ref());
             message["body"] = json!(body);
             message
         })
@@ -246,16 +246,7 @@ async fn mixed_sqs_batch_returns_exactly_the_failed_message_ids() {
 #[tokio::test]
 async fn valid_files_of_a_batch_share_one_insert_files_call() {
     let f = fixture(vec![]).await;
-    let mut messages = Vec::new();
-    for i in 0..5 {
-        let key = format!("stream_data/f{i}.csv");
-        f.put(&key, valid_csv(3)).await;
-        messages.push((format!("m{i}"), s3_event(&[key.as_str()]).to_string()));
-    }
-    let messages: Vec<(&str, String)> = messages
-        .iter()
-        .map(|(id, b)| (id.as_str(), b.clone()))
-        .collect();
+    let messages = valid_file_messages(&f, 5).await;
     f.handle(&sqs_event(&messages)).await.unwrap();
     assert_eq!(f.snowpipe.seen().len(), 1);
     assert_eq!(f.submitted().len(), 5);
@@ -394,16 +385,19 @@ fn gzip_bomb() -> Vec<u8> {
 /// Nine valid files plus `odd_one`, one SQS message each: the odd one first.
 async fn batch_of_ten(f: &Fixture, odd_one: &str) -> Value {
     let mut messages = vec![("m-odd".to_owned(), s3_event(&[odd_one]).to_string())];
-    for i in 0..9 {
-        let key = format!("stream_data/good{i}.csv");
+    messages.extend(valid_file_messages(f, 9).await);
+    sqs_event(&messages)
+}
+
+/// `count` valid files put under the stage, each with its own message `m<i>`.
+async fn valid_file_messages(f: &Fixture, count: usize) -> Vec<(String, String)> {
+    let mut messages = Vec::new();
+    for i in 0..count {
+        let key = format!("stream_data/f{i}.csv");
         f.put(&key, valid_csv(3)).await;
         messages.push((format!("m{i}"), s3_event(&[key.as_str()]).to_string()));
     }
-    let messages: Vec<(&str, String)> = messages
-        .iter()
-        .map(|(id, b)| (id.as_str(), b.clone()))
-        .collect();
-    sqs_event(&messages)
+    messages
 }
 
 fn quarantine_report(f: &Fixture, key: &str) -> Value {

@@ -96,12 +96,8 @@ async fn fixture_with(
     }
 }
 
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(5)
-}
-
-#[tokio::test]
-async fn runs_the_checks_in_the_pipes_schema_with_the_configured_warehouse_and_role() {
+/// A healthy round of answers in which one TSK_SCD_RAW run failed.
+fn round_with_a_failed_task() -> Vec<devstack::snowflake_fake::Reply> {
     let mut replies = healthy_round();
     replies[0] = task_failures(json!([[
         "TSK_SCD_RAW",
@@ -111,6 +107,16 @@ async fn runs_the_checks_in_the_pipes_schema_with_the_configured_warehouse_and_r
         "Numeric value 'x' is not recognized",
         "2026-11-23T10:01:00.000+00:00"
     ]]));
+    replies
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+#[tokio::test]
+async fn runs_the_checks_in_the_pipes_schema_with_the_configured_warehouse_and_role() {
+    let replies = round_with_a_failed_task();
     let f = fixture(replies, "CUSTOMERS.RAW.CUSTOMER_PIPE").await;
     let answer = f.handler.handle(chrono::Utc::now(), soon()).await.unwrap();
     assert_eq!(answer["reported"], json!(["task:TSK_SCD_RAW:01b-q"]));
@@ -235,15 +241,7 @@ async fn a_reconciliation_backlog_over_the_cap_leaves_the_rest_and_every_check_s
 
 #[tokio::test]
 async fn a_webhook_that_is_not_https_is_refused_and_the_run_still_reports() {
-    let mut replies = healthy_round();
-    replies[0] = task_failures(json!([[
-        "TSK_SCD_RAW",
-        "FAILED",
-        "01b-q",
-        "100038",
-        "Numeric value 'x' is not recognized",
-        "2026-11-23T10:01:00.000+00:00"
-    ]]));
+    let replies = round_with_a_failed_task();
     let f = fixture_with(
         replies,
         "CUSTOMERS.RAW.CUSTOMER_PIPE",

@@ -196,6 +196,7 @@ pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
                     continue;
                 }
                 // Bounded too: a copy of gigabytes must not run the batch into Lambda's timeout.
+                let budget = validation_deadline.saturating_duration_since(Instant::now());
                 let quarantined = tokio::time::timeout_at(
                     validation_deadline,
                     quarantine(store, settings, &object.key, &report),
@@ -214,7 +215,7 @@ pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
                         key: object.key.clone(),
                         error: IngestError::OutOfTime {
                             read_bytes: report.bytes,
-                            budget_ms: 0,
+                            budget_ms: budget.as_millis() as u64,
                         },
                     },
                 }
