@@ -505,6 +505,12 @@ impl S3 for ConditionalFs {
 }
 
 impl ObjectCreated {
+    /// The id of the SQS message that carries this notification in [`sqs_batch`]: what a
+    /// batch response names to have it delivered again.
+    pub fn message_id(&self) -> String {
+        format!("standin-{}", self.sequencer)
+    }
+
     /// The S3 event notification record AWS sends for this object (key URL-encoded as S3 does:
     /// spaces as `+`, reserved characters as `%XX`).
     pub fn notification_record(&self) -> serde_json::Value {
@@ -536,7 +542,7 @@ pub fn sqs_batch(objects: &[ObjectCreated]) -> serde_json::Value {
         .map(|object| {
             let body = serde_json::json!({"Records": [object.notification_record()]});
             serde_json::json!({
-                "messageId": format!("standin-{}", object.sequencer),
+                "messageId": object.message_id(),
                 "receiptHandle": format!("standin-{}", object.sequencer),
                 "body": body.to_string(),
                 "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "STANDIN", "ApproximateFirstReceiveTimestamp": "0"},

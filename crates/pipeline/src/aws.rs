@@ -10,12 +10,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
-use crate::ingest::IngestError;
-use crate::ingest::credentials::{SettingsSource, SnowflakeSettings};
 use crate::ports::{
     ListedObject, ObjectReader, ObjectStore, PutOutcome, StoreError, SwapOutcome, UploadedPart,
     VersionedObject,
 };
+use crate::snowflake_settings::{FixedSettings, SettingsError, SettingsSource, SnowflakeSettings};
 
 /// The AWS configuration of the Lambda environment (region, role credentials), loaded once.
 pub async fn config_from_env() -> aws_config::SdkConfig {
@@ -53,7 +52,7 @@ impl SecretsManagerSettings {
 /// sources (the monitor's own, and reconciliation's Snowpipe user) names one.
 pub enum ConfiguredSettings {
     Secret(SecretsManagerSettings),
-    Fixed(crate::ingest::credentials::FixedSettings),
+    Fixed(FixedSettings),
 }
 
 impl ConfiguredSettings {
@@ -63,14 +62,14 @@ impl ConfiguredSettings {
                 ConfiguredSettings::Secret(SecretsManagerSettings::new(config, id, pipe))
             }
             crate::config::SnowflakeSource::Fixed(settings) => {
-                ConfiguredSettings::Fixed(crate::ingest::credentials::FixedSettings(settings))
+                ConfiguredSettings::Fixed(FixedSettings(settings))
             }
         }
     }
 }
 
 impl SettingsSource for ConfiguredSettings {
-    async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
+    async fn load(&self) -> Result<SnowflakeSettings, SettingsError> {
         match self {
             ConfiguredSettings::Secret(source) => source.load().await,
             ConfiguredSettings::Fixed(source) => source.load().await,
@@ -79,19 +78,16 @@ impl SettingsSource for ConfiguredSettings {
 }
 
 impl SettingsSource for SecretsManagerSettings {
-    async fn load(&self) -> Result<SnowflakeSettings, IngestError> {
+    async fn load(&self) -> Result<SnowflakeSettings, SettingsError> {
         let output = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|err| IngestError::Credentials {
-                message: format!(
-                    "reading secret {} failed: {}",
-                    self.secret_id,
-                    err.code().unwrap_or("no response")
-                ),
+            .map_err(|err| SettingsError::SecretUnreadable {
+                secret_id: self.secret_id.clone(),
+                reason: err.code().unwrap_or("no response").to_owned(),
                 retryable: !matches!(
                     err.code(),
                     Some(
@@ -101,8 +97,9 @@ impl SettingsSource for SecretsManagerSettings {
             })?;
         let json = output
             .secret_string()
-            .ok_or_else(|| IngestError::Credentials {
-                message: format!("secret {} has no string value", self.secret_id),
+            .ok_or_else(|| SettingsError::SecretUnreadable {
+                secret_id: self.secret_id.clone(),
+                reason: "the secret has no string value".into(),
                 retryable: false,
             })?;
         SnowflakeSettings::from_secret_json(json, self.pipe.as_deref())

@@ -234,7 +234,7 @@ pub enum SnowflakeSource {
         ttl: std::time::Duration,
     },
     /// Local use: `SNOWFLAKE_*` variables and a key file.
-    Fixed(crate::ingest::credentials::SnowflakeSettings),
+    Fixed(crate::snowflake_settings::SnowflakeSettings),
 }
 
 /// The ingest function's configuration.
@@ -273,7 +273,7 @@ impl IngestConfig {
 
 fn fixed_snowflake_settings<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
-) -> Result<crate::ingest::credentials::SnowflakeSettings, ConfigError> {
+) -> Result<crate::snowflake_settings::SnowflakeSettings, ConfigError> {
     let expected_secret = "SNOWFLAKE_SECRET_ARN, or the SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PIPE and SNOWFLAKE_PRIVATE_KEY_PATH variables";
     let path = env.required("SNOWFLAKE_PRIVATE_KEY_PATH", expected_secret)?;
     let private_key = std::fs::read_to_string(&path).map_err(|e| ConfigError {
@@ -282,7 +282,7 @@ fn fixed_snowflake_settings<F: Fn(&str) -> Option<String>>(
         expected: "the path of a PKCS#8 PEM private key file",
     })?;
     let optional = |name: &str| (env.lookup)(name).filter(|v| !v.trim().is_empty());
-    Ok(crate::ingest::credentials::SnowflakeSettings {
+    Ok(crate::snowflake_settings::SnowflakeSettings {
         account: env.required(
             "SNOWFLAKE_ACCOUNT",
             "the account identifier, e.g. xy12345.us-east-2.aws",

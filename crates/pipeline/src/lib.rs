@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod ports;
 pub mod quarantine;
+pub mod snowflake_settings;
 pub mod sql;
 pub mod upload;
 pub mod validate;

@@ -1,7 +1,7 @@
 //! Metric names, in one place, and how each function's outcome becomes metrics. The `metrics`
 //! facade is recorded as CloudWatch EMF in Lambda (see `lambda`) and ignored elsewhere.
 
-use crate::ingest::{IngestStats, Outcome};
+use crate::ingest::{IngestStats, Outcome, OutcomeCounts};
 use crate::monitor::{Health, Problem};
 use crate::ports::PutOutcome;
 use crate::upload::Uploaded;
@@ -52,15 +52,12 @@ pub fn record_generated(uploaded: &Uploaded) {
 
 /// Records one ingest invocation.
 pub fn record_ingest(outcomes: &[Outcome], stats: &IngestStats) {
-    let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
-    let valid = count(|o| matches!(o, Outcome::Submitted { .. } | Outcome::AlreadyLoaded { .. }));
+    let counts = OutcomeCounts::of(outcomes);
     metrics::counter!(FILES_RECEIVED).increment(stats.files_received);
-    metrics::counter!(FILES_VALID).increment(valid);
-    metrics::counter!(FILES_QUARANTINED)
-        .increment(count(|o| matches!(o, Outcome::Quarantined { .. })));
-    metrics::counter!(FILES_SKIPPED_ALREADY_LOADED)
-        .increment(count(|o| matches!(o, Outcome::AlreadyLoaded { .. })));
-    metrics::counter!(FILES_FAILED).increment(count(|o| matches!(o, Outcome::Failed { .. })));
+    metrics::counter!(FILES_VALID).increment(counts.valid());
+    metrics::counter!(FILES_QUARANTINED).increment(counts.quarantined);
+    metrics::counter!(FILES_SKIPPED_ALREADY_LOADED).increment(counts.already_loaded);
+    metrics::counter!(FILES_FAILED).increment(counts.failed);
     metrics::counter!(ROWS_VALIDATED).increment(stats.rows_validated);
     metrics::counter!(BYTES_VALIDATED).increment(stats.bytes_validated);
     metrics::counter!(SNOWPIPE_REQUESTS).increment(stats.snowpipe_requests);

@@ -1,11 +1,10 @@
-//! Wiring only: configuration and the S3 client are built once per cold start; the logic is in
-//! `handler`.
-
-mod handler;
+//! Wiring only: configuration and the S3 client are built once per cold start; the handler is
+//! `pipeline::generator::handler`, which `pipectl dev` runs too.
 
 use lambda_runtime::{Error, LambdaEvent};
 use pipeline::aws::{S3Store, s3_client_from_env};
 use pipeline::config::{Env, GeneratorConfig};
+use pipeline::generator::handler::{ScheduledEvent, generate_scheduled_file};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,8 +15,8 @@ async fn main() -> Result<(), Error> {
     pipeline::lambda::run(
         &config.metrics_namespace,
         "generator",
-        move |event: LambdaEvent<handler::ScheduledEvent>| async move {
-            handler::generate_scheduled_file(store, config, event.payload)
+        move |event: LambdaEvent<ScheduledEvent>| async move {
+            generate_scheduled_file(store, config, event.payload)
                 .await
                 .map_err(Error::from)
         },

@@ -1,19 +1,18 @@
-//! Wiring only: configuration, the S3 client and the Snowflake credentials source are built
-//! once per cold start; the logic is in `handler` (and `pipeline::ingest`).
+//! Wiring only: configuration, the S3 client and the Snowflake settings source are built once
+//! per cold start; the handler is `pipeline::ingest::handler`, which `pipectl dev` runs too.
 
 // The ingest future nests the S3, validation and Snowpipe futures deeply.
 #![recursion_limit = "256"]
 
-mod handler;
-
 use std::time::Duration;
 
-use handler::Ingest;
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent};
 use pipeline::aws::{S3Client, S3Store, SecretsManagerSettings, config_from_env};
 use pipeline::config::{Env, IngestConfig, SnowflakeSource};
 use pipeline::ingest::PipeLoader;
-use pipeline::ingest::credentials::{CachedPipe, FixedSettings};
+use pipeline::ingest::handler::Ingest;
+use pipeline::ingest::pipe::CachedPipe;
+use pipeline::snowflake_settings::FixedSettings;
 use snowflake::RetryPolicy;
 
 #[tokio::main]
@@ -22,16 +21,16 @@ async fn main() -> Result<(), Error> {
     let config = pipeline::lambda::load_config(|| IngestConfig::from_env(&Env::process()))?;
     let aws = config_from_env().await;
     let store = S3Store::new(S3Client::new(&aws), config.bucket.clone());
-    let policy = RetryPolicy::default();
+    let (policy, settings) = (RetryPolicy::default(), config.settings.clone());
     match config.snowflake.clone() {
         SnowflakeSource::Secret { id, pipe, ttl } => {
-            let settings = SecretsManagerSettings::new(&aws, id, pipe);
-            let pipe = CachedPipe::new(settings, ttl, policy);
-            serve(Ingest::new(store, pipe, &config), &config).await
+            let source = SecretsManagerSettings::new(&aws, id, pipe);
+            let pipe = CachedPipe::new(source, ttl, policy);
+            serve(Ingest::new(store, pipe, settings), &config).await
         }
-        SnowflakeSource::Fixed(settings) => {
-            let pipe = CachedPipe::new(FixedSettings(settings), Duration::MAX, policy);
-            serve(Ingest::new(store, pipe, &config), &config).await
+        SnowflakeSource::Fixed(fixed) => {
+            let pipe = CachedPipe::new(FixedSettings(fixed), Duration::MAX, policy);
+            serve(Ingest::new(store, pipe, settings), &config).await
         }
     }
 }
@@ -47,7 +46,13 @@ async fn serve<P: PipeLoader>(
         "ingest",
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = pipeline::lambda::deadline(event.context.deadline, margin, timeout);
-            ingest.handle(&event.payload, deadline).await
+            ingest
+                .handle(&event.payload, deadline)
+                .await
+                .map_err(|failure| Diagnostic {
+                    error_type: failure.error_type().into(),
+                    error_message: failure.to_string(),
+                })
         },
     )
     .await

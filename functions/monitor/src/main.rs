@@ -1,15 +1,12 @@
 //! Wiring only: configuration, the S3 client and the Snowflake settings source are built once per
-//! cold start; the logic is in `handler` (and `pipeline::monitor`).
+//! cold start; the handler is `pipeline::monitor::handler`, which `pipectl dev` runs too.
 
-mod handler;
-
-use handler::MonitorHandler;
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent};
 use pipeline::aws::{
     ConfiguredSettings, S3Client, S3Store, SecretsManagerWebhookUrl, SqsQueue, config_from_env,
 };
 use pipeline::config::{Env, MonitorConfig};
-use pipeline::ingest::credentials::SettingsSource;
+use pipeline::monitor::handler::MonitorHandler;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -26,25 +23,20 @@ async fn main() -> Result<(), Error> {
         .alert_webhook_secret
         .as_deref()
         .map(|arn| SecretsManagerWebhookUrl::new(&aws, arn));
-    serve(
-        MonitorHandler::new(store, source, ingest_queue, webhook_url, &config),
-        &config,
-    )
-    .await
-}
-
-async fn serve<Src: SettingsSource>(
-    monitor: MonitorHandler<S3Store, Src, SqsQueue, SecretsManagerWebhookUrl>,
-    config: &MonitorConfig,
-) -> Result<(), Error> {
-    let monitor = &monitor;
+    let monitor = &MonitorHandler::new(store, source, ingest_queue, webhook_url, &config);
     let (margin, timeout) = (config.deadline_margin, config.timeout);
     pipeline::lambda::run(
         &config.metrics_namespace,
         "monitor",
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = pipeline::lambda::deadline(event.context.deadline, margin, timeout);
-            monitor.handle(chrono::Utc::now(), deadline).await
+            monitor
+                .handle(chrono::Utc::now(), deadline)
+                .await
+                .map_err(|failure| Diagnostic {
+                    error_type: failure.error_type().into(),
+                    error_message: failure.to_string(),
+                })
         },
     )
     .await

@@ -15,10 +15,9 @@
 use std::time::Duration;
 
 use devstack::{ObjectCreated, S3Fault, S3Operation};
-use pipeline::ingest::{
-    IngestError, IngestSettings, ObjectRef, Outcome, PipeLoader, ingest_objects,
-};
-use snowflake::{InsertFilesResponse, StagedFile};
+use pipeline::ingest::handler::Ingest;
+use pipeline::ingest::{IngestError, IngestSettings, OutcomeCounts, PipeLoader};
+use snowflake::{InsertFilesResponse, SnowflakeError, StagedFile};
 use snowflake_standin::Fault;
 use tokio::time::Instant;
 
@@ -72,36 +71,34 @@ pub(super) fn fate(created: &ObjectCreated) -> Fate {
     }
 }
 
-/// The ingest path for `crashed`, dying before insertFiles: invalid files are quarantined (that
-/// happens during validation), valid ones are validated and then never submitted.
-pub(super) async fn crash_ingest(stack: &Stack, crashed: &[ObjectCreated], counts: &mut Counts) {
-    let objects: Vec<ObjectRef> = crashed
-        .iter()
-        .map(|c| ObjectRef {
-            bucket: c.bucket.clone(),
-            key: c.key.clone(),
-            size: Some(c.size),
-        })
-        .collect();
+/// The ingest function's handler for `crashed`, dying before insertFiles: invalid files are
+/// quarantined (that happens during validation), valid ones are validated and then never
+/// submitted. Its messages are lost with it.
+pub(super) async fn crash_ingest(
+    stack: &Stack,
+    settings: &IngestSettings,
+    crashed: &[ObjectCreated],
+    counts: &mut Counts,
+) {
+    let ingest = Ingest::new(
+        stack.store.clone(),
+        CrashBeforeInsertFiles,
+        settings.clone(),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (outcomes, _) = ingest_objects(
-        &stack.store,
-        &CrashBeforeInsertFiles,
-        &IngestSettings::default(),
-        &objects,
-        deadline,
-    )
-    .await;
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Quarantined { .. } => counts.files_quarantined += 1,
-            Outcome::Failed { .. } => counts.faults.ingest_crashes += 1,
-            _ => {}
+    let payload = devstack::s3::sqs_batch(crashed);
+    match ingest.handle_delivery(&payload, deadline).await {
+        Ok(handled) => {
+            let outcomes = OutcomeCounts::of(&handled.outcomes);
+            counts.files_quarantined += outcomes.quarantined;
+            counts.faults.ingest_crashes += outcomes.failed;
         }
+        Err(failure) => tracing::warn!(error = %failure, "the crashing ingest run failed early"),
     }
 }
 
-/// A pipe whose caller dies before the request leaves.
+/// A pipe whose caller dies before the request leaves: to the caller, a request that got no
+/// answer.
 struct CrashBeforeInsertFiles;
 
 impl PipeLoader for CrashBeforeInsertFiles {
@@ -110,9 +107,10 @@ impl PipeLoader for CrashBeforeInsertFiles {
         _files: &[StagedFile],
         _deadline: Instant,
     ) -> Result<Vec<InsertFilesResponse>, IngestError> {
-        Err(IngestError::Credentials {
-            message: "chaos: the ingest function crashed before insertFiles".into(),
-            retryable: true,
-        })
+        Err(IngestError::Snowflake(SnowflakeError::Transport {
+            operation: "insertFiles",
+            message: "chaos: the ingest function crashed before the request left".into(),
+            request_id: "none".into(),
+        }))
     }
 }

@@ -1,35 +1,30 @@
-//! `pipectl dev`: the whole pipeline on the local stand-ins, in one process. The generator's
-//! upload path, the ingest path (SQS-shaped S3 notifications, validation, quarantine, Snowpipe),
-//! the pipe, the shipped task bodies and the monitor run for real; the run ends with the
-//! guarantees checked on the data it produced.
+//! `pipectl dev`: the whole pipeline on the local stand-ins, in one process. The three
+//! functions' handlers (the code the Lambda binaries run: SQS-shaped S3 notifications,
+//! validation, quarantine, Snowpipe; reconciliation and the checks), the pipe and the shipped
+//! task bodies run for real; the run ends with the guarantees checked on the data it produced.
 
 mod chaos;
 mod freshness;
+mod functions;
 mod oracle;
 mod report;
+mod run;
 pub mod stack;
 mod stages;
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use clap::Args;
 use pipeline::generator::GeneratorSettings;
-use pipeline::ingest::IngestSettings;
-use pipeline::monitor::{Monitor, MonitorSettings, MonitorTarget, ReconcileSettings};
 use tokio::time::Instant;
 
+use report::Counts;
 pub use report::Report;
-use report::{Counts, Submitted};
-use stack::{PREFIX, Stack, StackOptions};
-use stages::{
-    dump_tables, generate_file, ingest_batch, load_pending, print_progress, put_replayed,
-    queued_notifications, reconcile_stage, replay_files, run_monitor, run_monitor_with, run_tasks,
-    streams_have_data, take_notifications,
-};
+pub use run::run_dev;
+use stack::{Stack, StackOptions};
+use stages::{load_pending, run_tasks};
 
 #[derive(Args, Debug, Clone)]
 pub struct DevArgs {
@@ -227,187 +222,6 @@ async fn serve(args: &DevArgs) -> Result<(), String> {
         snowflake.shutdown().await;
     }
     Ok(())
-}
-
-/// Runs the pipeline as the options say; `progress` prints a live line on stderr.
-pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
-    let started = Instant::now();
-    let stack = Stack::start(StackOptions {
-        state: &args.state,
-        sql_dir: &args.sql,
-        snowflake_port: args.snowflake_port,
-    })
-    .await?;
-    let mut notifications = stack.s3.subscribe();
-    let mut replay = replay_files(args.replay.as_ref())?;
-    let monitor = Monitor::new(
-        stack.store.clone(),
-        MonitorSettings {
-            state_key: "monitor/state.json".into(),
-            overlap: TimeDelta::minutes(60),
-            lookback: TimeDelta::minutes(60),
-        },
-        None,
-    );
-    let target = MonitorTarget::pipeline_objects(stack::DATABASE, stack::SCHEMA);
-    let reconciliation = ReconcileSettings {
-        grace: TimeDelta::milliseconds((args.reconcile_grace * 1000.0) as i64),
-        ..ReconcileSettings::new(PREFIX, &IngestSettings::default().quarantine_prefix)
-    };
-    let mut counts = Counts::default();
-    let mut submitted = Submitted::default();
-    let every = |seconds: f64| Duration::from_secs_f64(seconds.max(0.05));
-    let end = (args.duration > 0 && args.replay.is_none())
-        .then(|| started + Duration::from_secs(args.duration));
-    let (mut next_file, mut next_tasks, mut next_monitor) = (
-        started,
-        started + every(args.task_every),
-        started + every(args.monitor_every),
-    );
-    let mut last_progress = started;
-    // Notifications to deliver again with the next batch: duplicates (chaos) and the items an
-    // ingest run failed, which SQS would redeliver after the visibility timeout.
-    let mut redeliver: Vec<devstack::ObjectCreated> = Vec::new();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = &mut ctrl_c => break,
-        }
-        let now = Instant::now();
-        if let Some(path) = replay.as_mut().and_then(VecDeque::pop_front) {
-            put_replayed(&stack, &path, &mut counts).await?;
-        } else if replay.is_none() && now >= next_file {
-            let index = counts.files_generated;
-            let corrupt = args.chaos && index % 3 == 2;
-            if args.chaos {
-                chaos::inject_faults(&stack, index, &mut counts);
-            }
-            generate_file(&stack, args, corrupt, &mut counts, &mut submitted).await?;
-            next_file += every(args.every);
-        }
-        let mut batch = std::mem::take(&mut redeliver);
-        let crashed = take_notifications(&mut notifications, args.chaos, &mut batch, &mut counts);
-        batch.extend(queued_notifications(&stack));
-        if args.chaos && !batch.is_empty() && counts.notifications % 2 == 0 {
-            // At-least-once delivery: this notification comes again with the next batch.
-            redeliver.push(batch[0].clone());
-            counts.faults.duplicate_notifications += 1;
-        }
-        redeliver.extend(ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?);
-        if !crashed.is_empty() {
-            chaos::crash_ingest(&stack, &crashed, &mut counts).await;
-        }
-        load_pending(&stack, &mut counts).await;
-        if now >= next_tasks {
-            run_tasks(&stack, &mut counts).await;
-            next_tasks += every(args.task_every);
-        }
-        if now >= next_monitor {
-            run_monitor(&stack, &monitor, &target, &reconciliation, &mut counts).await;
-            next_monitor += every(args.monitor_every);
-        }
-        if progress && now.duration_since(last_progress) >= Duration::from_secs(1) {
-            last_progress = now;
-            print_progress(&stack, started, &counts).await;
-        }
-        let replay_done = replay.as_ref().is_some_and(VecDeque::is_empty)
-            && batch.is_empty()
-            && redeliver.is_empty()
-            && stack.snowflake.pending_files() == 0
-            && !streams_have_data(&stack).await;
-        if end.is_some_and(|end| now >= end) || replay_done {
-            break;
-        }
-    }
-    // Drain: what was announced is ingested, loaded and merged before the checks.
-    let mut batch = std::mem::take(&mut redeliver);
-    let crashed = take_notifications(&mut notifications, args.chaos, &mut batch, &mut counts);
-    if !crashed.is_empty() {
-        chaos::crash_ingest(&stack, &crashed, &mut counts).await;
-    }
-    for _ in 0..5 {
-        batch = ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
-        if batch.is_empty() {
-            break;
-        }
-    }
-    counts.files_left_failed = batch.len() as u64;
-    load_pending(&stack, &mut counts).await;
-    // What no notification brought (lost, or its ingest crashed) is found now, without grace,
-    // and again while a file fails (injected S3 errors may still be pending), as the next
-    // monitor runs would.
-    let final_reconciliation = ReconcileSettings {
-        grace: TimeDelta::zero(),
-        // Room for this loop's own attempts on top of the run's.
-        max_attempts: reconciliation.max_attempts + 5,
-        ..reconciliation.clone()
-    };
-    let mut stuck = Vec::new();
-    for _ in 0..5 {
-        let (found, announced) =
-            reconcile_stage(&stack, &target, &final_reconciliation, &mut counts).await;
-        stuck = found;
-        if announced == 0 {
-            break;
-        }
-        let mut batch = queued_notifications(&stack);
-        for _ in 0..5 {
-            batch = ingest_batch(&stack, &batch, &mut counts, &mut submitted).await?;
-            if batch.is_empty() {
-                break;
-            }
-        }
-        load_pending(&stack, &mut counts).await;
-    }
-    for _ in 0..5 {
-        if !streams_have_data(&stack).await {
-            break;
-        }
-        run_tasks(&stack, &mut counts).await;
-    }
-    run_monitor_with(&stack, &monitor, &target, stuck, &mut counts).await;
-    let snowflake = stack.snowflake.clone();
-    let dump = args.dump.clone();
-    let (tables, checks) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        if let Some(dir) = dump {
-            dump_tables(&snowflake, &dir)?;
-        }
-        Ok((
-            report::tables(&snowflake)?,
-            report::check_guarantees(&snowflake, &submitted)?,
-        ))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    let freshness = stack.freshness.summary();
-    // Release the warehouse file before returning, so the state folder can be reopened at once.
-    // Every client first: a pooled connection keeps a stand-in request task (and the warehouse)
-    // alive.
-    let Stack {
-        snowflake,
-        s3,
-        store,
-        snowpipe,
-        sql,
-        ..
-    } = stack;
-    drop((monitor, store, snowpipe, sql, s3));
-    if let Ok(snowflake) = std::sync::Arc::try_unwrap(snowflake) {
-        snowflake.shutdown().await;
-    }
-    let mut checks = checks;
-    if args.chaos {
-        checks.extend(report::chaos_checks(&counts));
-    }
-    Ok(Report {
-        seconds: started.elapsed().as_secs_f64(),
-        counts,
-        tables,
-        freshness,
-        checks,
-    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 
 use std::collections::BTreeSet;
 
+use pipeline::ingest::OutcomeCounts;
+use pipeline::ingest::handler::Handled;
+use pipeline::monitor::Problem;
+use pipeline::monitor::handler::MonitorRun;
 use serde::Serialize;
 use snowflake_standin::SnowflakeStandIn;
 
@@ -32,6 +36,33 @@ pub struct Counts {
     pub snowpipe_requests: u64,
     pub snowpipe_retries: u64,
     pub faults: Faults,
+}
+
+impl Counts {
+    /// One ingest invocation's outcomes and Snowpipe calls.
+    pub fn add_ingest(&mut self, handled: &Handled) {
+        let outcomes = OutcomeCounts::of(&handled.outcomes);
+        self.files_valid += outcomes.submitted;
+        self.files_skipped_already_loaded += outcomes.already_loaded;
+        self.files_quarantined += outcomes.quarantined;
+        self.files_failed_ingest += outcomes.failed;
+        self.snowpipe_requests += handled.stats.snowpipe_requests;
+        self.snowpipe_retries += handled.stats.snowpipe_retries;
+    }
+
+    /// One monitor invocation: what reconciliation did and what the run reported.
+    pub fn add_monitor_run(&mut self, run: &MonitorRun) {
+        self.monitor_runs += 1;
+        self.files_reconciled += run.reconciled as u64;
+        self.files_not_loading = run.files_not_loading as u64;
+        self.alerts_raised += run.report.reported.len() as u64;
+        self.task_failures_alerted += run
+            .report
+            .reported
+            .iter()
+            .filter(|p| matches!(p, Problem::TaskFailed { .. }))
+            .count() as u64;
+    }
 }
 
 /// What `--chaos` injected.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use devstack::S3StandIn;
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
+use pipeline::config::Env;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use snowflake::{
     Connection, KeyPair, RetryPolicy, SnowflakeClient, Snowpipe, SqlApi, StatementContext,
@@ -191,6 +192,23 @@ impl Stack {
                 (identity.file, variables)
             })
             .collect()
+    }
+
+    /// The variables of `file` (one of [`Stack::environments`]) with `overrides` on top: what a
+    /// function run by `cargo lambda watch` with that file sourced reads.
+    pub fn function_env(
+        &self,
+        file: &str,
+        overrides: &[(&'static str, String)],
+    ) -> Env<impl Fn(&str) -> Option<String> + use<>> {
+        let mut variables: BTreeMap<&'static str, String> = self
+            .environments()
+            .into_iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, variables)| variables.into_iter().collect())
+            .unwrap_or_default();
+        variables.extend(overrides.iter().cloned());
+        Env::from_lookup(move |name: &str| variables.get(name).cloned())
     }
 
     /// Writes `<state>/admin.env`, `ingest.env` and `monitor.env` (`export NAME='value'`

@@ -1,25 +1,26 @@
-//! The pipeline's stages as `pipectl dev` runs them, each the real code path: the generator's
-//! upload, the ingest function's batch, the pipe, the SCD task, the monitor with its
-//! reconciliation; and the small reads the loop and the report need.
+//! The pipeline's stages as `pipectl dev` runs them: the three functions' handlers (the code
+//! the Lambda binaries run), the pipe, the SCD task; and the small reads the loop and the
+//! report need.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use chrono::Utc;
-use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings};
-use pipeline::ingest::{
-    Delivery, IngestSettings, ObjectRef, Outcome, ingest_objects, parse_delivery,
-};
-use pipeline::monitor::{Monitor, MonitorTarget, ReconcileSettings, reconcile};
+use pipeline::config::GeneratorConfig;
+use pipeline::generator::FileId;
+use pipeline::generator::handler::{ScheduledEvent, generate_scheduled_file};
+use pipeline::ingest::handler::{Answer, Ingest};
+use pipeline::ingest::{Delivery, IngestSettings, Outcome, parse_delivery};
 use pipeline::ports::{ObjectStore, PutOutcome};
-use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 use snowflake_standin::RunState;
 use tokio::time::Instant;
 
-use super::DevArgs;
 use super::chaos;
 use super::freshness::TimedPipe;
+use super::functions::DevMonitor;
 use super::report::{self, Counts, Submitted};
 use super::stack::{PREFIX, Stack};
 
@@ -62,32 +63,31 @@ pub(super) async fn put_replayed(
     Ok(())
 }
 
-/// The generator function's path: a deterministic file from (seed, time), uploaded create-only.
-/// The key is unique per file: a run that falls behind its schedule makes several files in one
-/// second, and the generator's own (time, event id) naming would give them one name.
+/// The generator function's handler, for a scheduled event made now. Each file gets its own
+/// event id: a run that falls behind its schedule makes several files in one second, and one id
+/// would give them one name. A corrupt file (chaos) is the same event's file with the first
+/// row's email broken, written create-only as the generator writes.
 pub(super) async fn generate_file(
     stack: &Stack,
-    args: &DevArgs,
+    generator: &GeneratorConfig,
     corrupt: bool,
     counts: &mut Counts,
     submitted: &mut Submitted,
 ) -> Result<(), String> {
-    let settings = GeneratorSettings {
-        rows: args.rows,
-        seed: args.seed,
-        id_space: GeneratorSettings::id_space_fitting(args.rows),
-        ..GeneratorSettings::default()
-    };
-    settings
-        .check()
-        .map_err(|e| format!("generator settings: {e}"))?;
-    let file = FileId::derived(Utc::now(), args.seed.wrapping_add(counts.files_generated));
-    let key = file.object_key(PREFIX, false);
+    let event_id = format!(
+        "pipectl-dev-{}-{}",
+        generator.settings.seed, counts.files_generated
+    );
+    let event = scheduled_event(Utc::now(), &event_id)?;
     if corrupt {
-        // An invalid file: the first row's email loses its '@'.
-        let mut text =
-            String::from_utf8(pipeline::generator::generate_bytes(&settings, &file, false))
-                .map_err(|e| e.to_string())?;
+        let file = FileId::from_event(event.time, &event_id).map_err(|e| e.to_string())?;
+        let key = file.object_key(&generator.prefix, false);
+        let mut text = String::from_utf8(pipeline::generator::generate_bytes(
+            &generator.settings,
+            &file,
+            false,
+        ))
+        .map_err(|e| e.to_string())?;
         if let Some(at) = text.find('@') {
             text.replace_range(at..at + 1, "#");
         }
@@ -101,28 +101,44 @@ pub(super) async fn generate_file(
         }
         counts.faults.invalid_files += 1;
     } else {
-        let chunks = CsvChunks::new(
-            CustomerStream::new(&settings, &file),
-            false,
-            MULTIPART_THRESHOLD,
-        );
-        let uploaded = upload_chunks(&stack.store, &key, "text/csv", chunks)
+        let file = generate_scheduled_file(&stack.store, generator, event)
             .await
             .map_err(|e| e.to_string())?;
-        if uploaded.outcome != PutOutcome::Created {
-            return Err(format!("{key} existed already: the run would lose a file"));
+        if file.duplicate {
+            return Err(format!(
+                "{} existed already: the run would lose a file",
+                file.key
+            ));
         }
-        stack.freshness.created(&key);
-        submitted.generated_valid.insert(key);
+        stack.freshness.created(&file.key);
+        submitted.generated_valid.insert(file.key);
     }
     counts.files_generated += 1;
     Ok(())
 }
 
-/// The ingest function's path: the notifications as one SQS batch, parsed, validated, submitted.
-/// Returns the notifications whose objects failed, for delivery again.
+/// An EventBridge scheduled event, as the schedule sends it.
+fn scheduled_event(time: chrono::DateTime<Utc>, id: &str) -> Result<ScheduledEvent, String> {
+    serde_json::from_value(serde_json::json!({
+        "version": "0",
+        "id": id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": time,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {},
+    }))
+    .map_err(|e| format!("a scheduled event did not parse: {e}"))
+}
+
+/// The ingest function's handler, given the notifications as one SQS batch. Returns the
+/// notifications SQS would deliver again: those the batch response names, or the whole batch
+/// when the invocation failed.
 pub(super) async fn ingest_batch(
     stack: &Stack,
+    settings: &IngestSettings,
     batch: &[devstack::ObjectCreated],
     counts: &mut Counts,
     submitted: &mut Submitted,
@@ -131,50 +147,48 @@ pub(super) async fn ingest_batch(
         return Ok(Vec::new());
     }
     counts.notifications += batch.len() as u64;
-    let payload = devstack::s3::sqs_batch(batch);
-    let Delivery::Sqs(items) = parse_delivery(&payload).map_err(|e| e.to_string())? else {
-        return Err("an SQS batch was not read as one".into());
-    };
-    let objects: Vec<ObjectRef> = items
-        .into_iter()
-        .filter_map(|i| i.objects.ok())
-        .flatten()
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
     let pipe = TimedPipe {
         pipe: &stack.snowpipe,
         freshness: &stack.freshness,
     };
-    let (outcomes, stats) = ingest_objects(
-        &stack.store,
-        &pipe,
-        &IngestSettings::default(),
-        &objects,
-        deadline,
-    )
-    .await;
-    counts.snowpipe_requests += stats.snowpipe_requests;
-    counts.snowpipe_retries += stats.snowpipe_retries;
-    let mut failed = Vec::new();
-    for outcome in outcomes {
+    let ingest = Ingest::new(stack.store.clone(), pipe, settings.clone());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let handled = match ingest
+        .handle_delivery(&devstack::s3::sqs_batch(batch), deadline)
+        .await
+    {
+        Ok(handled) => handled,
+        Err(failure) => {
+            tracing::warn!(error = %failure, "the ingest invocation failed; its batch comes again");
+            counts.files_failed_ingest += batch.len() as u64;
+            return Ok(batch.to_vec());
+        }
+    };
+    counts.add_ingest(&handled);
+    for outcome in &handled.outcomes {
         match outcome {
-            Outcome::Submitted { key, rows, .. } => {
-                counts.files_valid += 1;
-                if submitted.keys.insert(key) {
-                    submitted.rows += rows;
-                }
+            Outcome::Submitted { key, rows, .. } if submitted.keys.insert(key.clone()) => {
+                submitted.rows += rows;
             }
-            Outcome::AlreadyLoaded { .. } => counts.files_skipped_already_loaded += 1,
-            Outcome::Quarantined { .. } => counts.files_quarantined += 1,
-            Outcome::Skipped { .. } => {}
             Outcome::Failed { key, error } => {
-                counts.files_failed_ingest += 1;
                 tracing::warn!(%key, %error, "ingest failed; the notification comes again");
-                failed.extend(batch.iter().filter(|c| c.key == key).take(1).cloned());
             }
+            _ => {}
         }
     }
-    Ok(failed)
+    let Answer::Batch(response) = handled.answer else {
+        return Err("an SQS batch was not answered as one".into());
+    };
+    let again: HashSet<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|failure| failure.item_identifier)
+        .collect();
+    Ok(batch
+        .iter()
+        .filter(|created| again.contains(&created.message_id()))
+        .cloned()
+        .collect())
 }
 
 pub(super) async fn load_pending(stack: &Stack, counts: &mut Counts) {
@@ -209,73 +223,20 @@ pub(super) async fn run_tasks(stack: &Stack, counts: &mut Counts) {
     }
 }
 
-/// The monitor's run: reconciliation first (its stuck files become problems), then the checks.
-pub(super) async fn run_monitor(
-    stack: &Stack,
-    monitor: &Monitor<pipeline::aws::S3Store>,
-    target: &MonitorTarget,
-    reconciliation: &ReconcileSettings,
-    counts: &mut Counts,
-) {
-    let (stuck, _) = reconcile_stage(stack, target, reconciliation, counts).await;
-    run_monitor_with(stack, monitor, target, stuck, counts).await;
-}
-
-pub(super) async fn run_monitor_with(
-    stack: &Stack,
-    monitor: &Monitor<pipeline::aws::S3Store>,
-    target: &MonitorTarget,
-    stuck: Vec<pipeline::monitor::Problem>,
-    counts: &mut Counts,
-) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    match monitor
-        .run_with(&stack.sql, target, stuck, Utc::now(), deadline)
-        .await
-    {
-        Ok(report) => {
-            counts.monitor_runs += 1;
-            counts.alerts_raised += report.reported.len() as u64;
-            counts.task_failures_alerted += report
-                .reported
-                .iter()
-                .filter(|p| matches!(p, pipeline::monitor::Problem::TaskFailed { .. }))
-                .count() as u64;
-        }
-        Err(err) => tracing::warn!(error = %err, "monitor run failed"),
-    }
-}
-
-/// Reconciliation as the deployed monitor runs it: files nothing loaded are announced on the
-/// ingest queue, which the loop hands to the ingest stage. Returns the files it gave up on, as
-/// problems, and how many it announced.
-pub(super) async fn reconcile_stage(
-    stack: &Stack,
-    target: &MonitorTarget,
-    settings: &ReconcileSettings,
-    counts: &mut Counts,
-) -> (Vec<pipeline::monitor::Problem>, usize) {
+/// The monitor function's handler: reconciliation, then the checks. Returns how many files
+/// reconciliation announced on the ingest queue.
+pub(super) async fn run_monitor(monitor: &DevMonitor, counts: &mut Counts) -> usize {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let report = match reconcile(
-        &stack.store,
-        &stack.sql,
-        &stack.ingest_queue,
-        target,
-        settings,
-        Utc::now(),
-        deadline,
-    )
-    .await
-    {
-        Ok(report) => report,
-        Err(err) => {
-            tracing::warn!(error = %err, "reconciliation failed");
-            return (Vec::new(), 0);
+    match monitor.run(Utc::now(), deadline).await {
+        Ok(run) => {
+            counts.add_monitor_run(&run);
+            run.reconciled
         }
-    };
-    counts.files_reconciled += report.announced.len() as u64;
-    counts.files_not_loading = report.stuck.len() as u64;
-    (report.stuck, report.announced.len())
+        Err(err) => {
+            tracing::warn!(error = %err, "monitor run failed");
+            0
+        }
+    }
 }
 
 /// What reconciliation put on the ingest queue, as the notifications ingest reads.

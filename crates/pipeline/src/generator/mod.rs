@@ -9,6 +9,7 @@
 //! `ID_SPACE * (1 - NEW_RATE)` form the sign-up range that "new customer" rows draw from; updates
 //! and deletes draw from the rest. Within a file no id repeats.
 
+pub mod handler;
 mod output;
 mod permutation;
 mod profile;

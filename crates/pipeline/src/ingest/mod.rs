@@ -2,8 +2,9 @@
 //! then quarantined with its report (invalid) or submitted to Snowpipe (valid), the valid files
 //! of an invocation together in as few `insertFiles` calls as the 5,000 limit allows.
 
-pub mod credentials;
 pub mod events;
+pub mod handler;
+pub mod pipe;
 
 use std::future::Future;
 
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 pub use events::{Delivery, ObjectRef, SqsItem, parse_delivery};
 
 use crate::ports::{ObjectStore, StoreError};
+use crate::snowflake_settings::SettingsError;
 use crate::validate::{FileValidator, SizeLimits, ValidationReport};
 
 /// Submits staged files to the pipe (Snowpipe REST in production, fakes in tests).
@@ -74,6 +76,37 @@ pub enum Outcome {
     Failed { key: String, error: IngestError },
 }
 
+/// How many outcomes of each kind: what the metrics, the logs and `pipectl dev` count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    pub submitted: u64,
+    pub already_loaded: u64,
+    pub quarantined: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl OutcomeCounts {
+    pub fn of(outcomes: &[Outcome]) -> OutcomeCounts {
+        let mut counts = OutcomeCounts::default();
+        for outcome in outcomes {
+            *match outcome {
+                Outcome::Submitted { .. } => &mut counts.submitted,
+                Outcome::AlreadyLoaded { .. } => &mut counts.already_loaded,
+                Outcome::Quarantined { .. } => &mut counts.quarantined,
+                Outcome::Skipped { .. } => &mut counts.skipped,
+                Outcome::Failed { .. } => &mut counts.failed,
+            } += 1;
+        }
+        counts
+    }
+
+    /// Files that passed validation, whether or not the pipe had them already.
+    pub fn valid(&self) -> u64 {
+        self.submitted + self.already_loaded
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
@@ -81,8 +114,8 @@ pub enum IngestError {
     #[error(transparent)]
     Snowflake(#[from] SnowflakeError),
     /// The Snowflake settings could not be loaded or used.
-    #[error("Snowflake credentials: {message}")]
-    Credentials { message: String, retryable: bool },
+    #[error("Snowflake settings: {0}")]
+    Settings(#[from] SettingsError),
     /// Validation did not finish within the file's share of the invocation; the message comes
     /// back, and after the queue's retries lands in the dead-letter queue, which alarms.
     #[error(
@@ -96,7 +129,7 @@ impl IngestError {
         match self {
             IngestError::Store(e) => e.retryable,
             IngestError::Snowflake(e) => e.retryable(),
-            IngestError::Credentials { retryable, .. } => *retryable,
+            IngestError::Settings(e) => e.retryable(),
             IngestError::OutOfTime { .. } => true,
         }
     }
@@ -105,9 +138,7 @@ impl IngestError {
     pub fn configuration_hint(&self) -> Option<String> {
         match self {
             IngestError::Snowflake(e) => e.configuration_hint().map(str::to_owned),
-            IngestError::Credentials {
-                retryable: false, ..
-            } => Some("SNOWFLAKE_SECRET_ARN (or the SNOWFLAKE_* variables and key file)".into()),
+            IngestError::Settings(e) => e.configuration_hint(),
             _ => None,
         }
     }

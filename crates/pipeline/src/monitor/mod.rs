@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod checks;
+pub mod handler;
 pub mod reconcile;
 pub mod run;
 pub mod state;

@@ -1,21 +1,22 @@
-//! One scheduled event in, one customer file out. The file's key and content come from the
-//! event's `time` and `id`, so a re-delivered event finds its file already written and succeeds
-//! without writing again.
+//! One invocation of the generator function: one scheduled event in, one customer file out.
+//! The file's key and content come from the event's `time` and `id`, so a re-delivered event
+//! finds its file already written and succeeds without writing again. The Lambda binary and
+//! `pipectl dev` both run this.
 
+use crate::config::GeneratorConfig;
+use crate::generator::{BadEventId, CsvChunks, CustomerStream, FileId};
+use crate::ports::{ObjectStore, PutOutcome};
+use crate::upload::{MULTIPART_THRESHOLD, UploadError, upload_chunks};
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
-use pipeline::config::GeneratorConfig;
-use pipeline::generator::{BadEventId, CsvChunks, CustomerStream, FileId};
-use pipeline::ports::{ObjectStore, PutOutcome};
-use pipeline::upload::{MULTIPART_THRESHOLD, UploadError, upload_chunks};
 use serde::Serialize;
 use tracing::{info, warn};
 
 /// An EventBridge scheduled event (rule or Scheduler with the same input shape).
-pub(crate) type ScheduledEvent = CloudWatchEvent<serde_json::Value>;
+pub type ScheduledEvent = CloudWatchEvent<serde_json::Value>;
 
 /// What the invocation returns (visible in `cargo lambda invoke` and test output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct GeneratedFile {
+pub struct GeneratedFile {
     pub bucket: String,
     pub key: String,
     pub rows: u64,
@@ -26,7 +27,7 @@ pub(crate) struct GeneratedFile {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GenerateError {
+pub enum GenerateError {
     #[error("scheduled event has no id; cannot name the file")]
     MissingEventId,
     #[error(transparent)]
@@ -35,7 +36,7 @@ pub(crate) enum GenerateError {
     Upload(#[from] UploadError),
 }
 
-pub(crate) async fn generate_scheduled_file<S: ObjectStore>(
+pub async fn generate_scheduled_file<S: ObjectStore>(
     store: &S,
     config: &GeneratorConfig,
     event: ScheduledEvent,
@@ -51,7 +52,7 @@ pub(crate) async fn generate_scheduled_file<S: ObjectStore>(
     let stream = CustomerStream::new(&config.settings, &file);
     let chunks = CsvChunks::new(stream, config.gzip, MULTIPART_THRESHOLD);
     let uploaded = upload_chunks(store, &key, content_type, chunks).await?;
-    pipeline::metrics::record_generated(&uploaded);
+    crate::metrics::record_generated(&uploaded);
     let duplicate = uploaded.outcome == PutOutcome::AlreadyExists;
     if duplicate {
         warn!(
@@ -81,13 +82,13 @@ pub(crate) async fn generate_scheduled_file<S: ObjectStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::{S3Store, s3_client_for_endpoint};
+    use crate::contract::CustomerReader;
+    use crate::generator::{GeneratorSettings, generate_bytes};
     use devstack::S3StandIn;
-    use pipeline::aws::{S3Store, s3_client_for_endpoint};
-    use pipeline::contract::CustomerReader;
-    use pipeline::generator::{GeneratorSettings, generate_bytes};
 
     /// The sample event that `cargo lambda invoke --data-file` uses too.
-    const SCHEDULED_EVENT: &str = include_str!("../../../events/generator-scheduled.json");
+    const SCHEDULED_EVENT: &str = include_str!("../../../../events/generator-scheduled.json");
     const EXPECTED_KEY: &str = "stream_data/customer_20261123T101500Z_5b3a9c1e.csv";
 
     struct Fixture {
@@ -126,7 +127,7 @@ mod tests {
     }
 
     /// What template.yaml's EventBridge Scheduler sends: the schedule's ARN as the id.
-    const SCHEDULER_EVENT: &str = include_str!("../../../events/generator-scheduler.json");
+    const SCHEDULER_EVENT: &str = include_str!("../../../../events/generator-scheduler.json");
 
     #[tokio::test]
     async fn a_retried_scheduler_event_names_the_same_file_and_writes_it_once() {

@@ -1,22 +1,22 @@
-//! One scheduled invocation: load the current Snowflake settings, run the monitor, and answer
-//! with a short summary. Failing to reach Snowflake fails the invocation, so the function's
-//! Errors alarm fires and the state's mark stays where it was.
+//! One scheduled invocation of the monitor function: load the current Snowflake settings,
+//! reconcile, run the checks, and answer with a short summary. Failing to reach Snowflake fails
+//! the invocation, so the function's Errors alarm fires and the state's mark stays where it
+//! was. The Lambda binary and `pipectl dev` both run this.
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::Diagnostic;
-use pipeline::config::MonitorConfig;
-use pipeline::ingest::IngestError;
-use pipeline::ingest::credentials::{SettingsSource, SnowflakeSettings};
-use pipeline::monitor::alert::{Webhook, WebhookUrlSource};
-use pipeline::monitor::{
-    Monitor, MonitorError, MonitorSettings, MonitorTarget, ReconcileSettings, reconcile,
-};
-use pipeline::ports::{NotificationQueue, ObjectStore};
 use serde_json::{Value, json};
 use snowflake::RetryPolicy;
 use tokio::time::Instant;
 
-pub(crate) struct MonitorHandler<S, Src, Q, W> {
+use super::alert::{Webhook, WebhookUrlSource};
+use super::{
+    Monitor, MonitorError, MonitorSettings, MonitorTarget, ReconcileSettings, RunReport, reconcile,
+};
+use crate::config::MonitorConfig;
+use crate::ports::{NotificationQueue, ObjectStore};
+use crate::snowflake_settings::{SettingsError, SettingsSource, SnowflakeSettings};
+
+pub struct MonitorHandler<S, Src, Q, W> {
     monitor: Monitor<S>,
     source: Src,
     /// The alert webhook's URL, read at each run (a secret, so never held in configuration).
@@ -28,41 +28,62 @@ pub(crate) struct MonitorHandler<S, Src, Q, W> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum MonitorFailure {
-    /// The settings are wrong: retrying cannot help until they are fixed.
+pub enum MonitorFailure {
+    /// The settings could not be loaded or used; when no retry can help, the message says it
+    /// is a configuration error.
+    #[error("{}{error}", if error.configuration_hint().is_some() { "configuration error: " } else { "" })]
+    Settings {
+        #[from]
+        error: SettingsError,
+    },
+    /// The watched objects are misnamed: retrying cannot help until they are fixed.
     #[error("configuration error: {0}")]
-    Configuration(IngestError),
-    #[error("{0}")]
-    Settings(IngestError),
+    Target(String),
     #[error(transparent)]
     Run(#[from] MonitorError),
 }
 
-impl From<MonitorFailure> for Diagnostic {
-    fn from(failure: MonitorFailure) -> Diagnostic {
-        let error_type = match &failure {
-            MonitorFailure::Configuration(_) => "ConfigurationError",
-            MonitorFailure::Settings(_) => "TransientError",
+impl MonitorFailure {
+    /// The kind of failure, as Lambda's error type: what operators filter and alarm on.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            MonitorFailure::Settings { error } if error.configuration_hint().is_some() => {
+                "ConfigurationError"
+            }
+            MonitorFailure::Settings { .. } => "TransientError",
+            MonitorFailure::Target(_) => "ConfigurationError",
             MonitorFailure::Run(MonitorError::Snowflake(e)) if e.configuration_hint().is_some() => {
                 "ConfigurationError"
             }
             MonitorFailure::Run(MonitorError::Snowflake(_)) => "SnowflakeUnavailable",
             MonitorFailure::Run(MonitorError::State(_)) => "StateStoreError",
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: failure.to_string(),
         }
     }
 }
 
-impl From<IngestError> for MonitorFailure {
-    fn from(err: IngestError) -> MonitorFailure {
-        if err.configuration_hint().is_some() {
-            MonitorFailure::Configuration(err)
-        } else {
-            MonitorFailure::Settings(err)
-        }
+/// What one invocation did: the files reconciliation announced, those it gave up on, and the
+/// monitor run's report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorRun {
+    pub reconciled: usize,
+    pub files_not_loading: usize,
+    pub report: RunReport,
+}
+
+impl MonitorRun {
+    /// The JSON the function answers with.
+    pub fn summary(&self) -> Value {
+        let report = &self.report;
+        json!({
+            "filesReconciled": self.reconciled,
+            "windowStart": report.window_start,
+            "problemsNow": report.health.problems.len(),
+            "reported": report.reported.iter().map(|p| p.key()).collect::<Vec<_>>(),
+            "claimed": report.claimed,
+            "pipePendingFiles": report.health.pipe_pending_files,
+            "minutesSinceLastIngest": report.health.minutes_since_last_ingest,
+            "alertPosted": report.alert.as_ref().map(Result::is_ok),
+        })
     }
 }
 
@@ -71,7 +92,7 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
 {
     /// `ingest_queue` is where reconciliation announces files (config.ingest_queue_url);
     /// `webhook_url` reads the alert webhook (config.alert_webhook_secret).
-    pub(crate) fn new(
+    pub fn new(
         store: S,
         source: Src,
         ingest_queue: Option<Q>,
@@ -97,17 +118,27 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn with_policy(mut self, policy: RetryPolicy) -> Self {
+    /// How Snowflake calls are retried (tests shorten it).
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
         self
     }
 
-    pub(crate) async fn handle(
+    /// The invocation as Lambda sees it: the run's summary, or why it failed.
+    pub async fn handle(
         &self,
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Value, MonitorFailure> {
+        Ok(self.run(now, deadline).await?.summary())
+    }
+
+    /// The invocation with everything it did, for callers that count (`pipectl dev`).
+    pub async fn run(
+        &self,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<MonitorRun, MonitorFailure> {
         // Read per run: a rotated key or a moved pipe takes effect on the next schedule.
         let settings = self.source.load().await?;
         let warehouse = settings.sql_api(self.policy)?;
@@ -131,32 +162,27 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
                     // The files given up on stay reported, so FilesNotLoading does not clear.
                     Err(err) => {
                         tracing::warn!(error = %err, "reconciliation failed; the next run tries again");
-                        pipeline::metrics::record_reconcile_failure();
-                        let stuck =
-                            pipeline::monitor::reconcile::given_up(store, reconcile_settings)
-                                .await
-                                .unwrap_or_default();
+                        crate::metrics::record_reconcile_failure();
+                        let stuck = super::reconcile::given_up(store, reconcile_settings)
+                            .await
+                            .unwrap_or_default();
                         (0, stuck)
                     }
                 }
             }
             None => (0, Vec::new()),
         };
+        let files_not_loading = stuck.len();
         let webhook = self.webhook().await;
         let report = self
             .monitor
             .run_alerting(&warehouse, &target, stuck, webhook.as_ref(), now, deadline)
             .await?;
-        Ok(json!({
-            "filesReconciled": reconciled,
-            "windowStart": report.window_start,
-            "problemsNow": report.health.problems.len(),
-            "reported": report.reported.iter().map(|p| p.key()).collect::<Vec<_>>(),
-            "claimed": report.claimed,
-            "pipePendingFiles": report.health.pipe_pending_files,
-            "minutesSinceLastIngest": report.health.minutes_since_last_ingest,
-            "alertPosted": report.alert.as_ref().map(Result::is_ok),
-        }))
+        Ok(MonitorRun {
+            reconciled,
+            files_not_loading,
+            report,
+        })
     }
 
     /// This run's webhook; when it cannot be read or is not https, the run goes on without
@@ -166,7 +192,7 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
             Ok(url) => url,
             Err(err) => {
                 tracing::warn!(error = %err, "the alert webhook could not be read; no alert this run");
-                pipeline::metrics::record_alert_failure();
+                crate::metrics::record_alert_failure();
                 return None;
             }
         };
@@ -174,13 +200,13 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
             Ok(webhook) => Some(webhook),
             Err(err) => {
                 tracing::warn!(error = %err, "the alert webhook is refused; no alert this run");
-                pipeline::metrics::record_alert_failure();
+                crate::metrics::record_alert_failure();
                 None
             }
         }
     }
 
-    fn target(&self, settings: &SnowflakeSettings) -> Result<MonitorTarget, IngestError> {
+    fn target(&self, settings: &SnowflakeSettings) -> Result<MonitorTarget, MonitorFailure> {
         let pipe = settings.pipe_name()?;
         let (table, tasks, streams) = &self.watched;
         let target = MonitorTarget {
@@ -191,10 +217,7 @@ impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSou
             tasks: tasks.clone(),
             streams: streams.clone(),
         };
-        target.check().map_err(|message| IngestError::Credentials {
-            message,
-            retryable: false,
-        })?;
+        target.check().map_err(MonitorFailure::Target)?;
         Ok(target)
     }
 }

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use crate::aws::{S3Store, s3_client_for_endpoint};
+use crate::config::{Env, MonitorConfig};
+use crate::monitor::alert::FixedWebhookUrl;
+use crate::ports::InProcessQueue;
+use crate::snowflake_settings::FixedSettings;
 use devstack::monitor_replies::{healthy_round, task_failures};
 use devstack::{S3StandIn, SnowflakeFake};
-use pipeline::aws::{S3Store, s3_client_for_endpoint};
-use pipeline::config::{Env, MonitorConfig};
-use pipeline::ingest::credentials::FixedSettings;
-use pipeline::monitor::alert::FixedWebhookUrl;
-use pipeline::ports::InProcessQueue;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -17,7 +17,7 @@ use super::*;
 
 const PRIVATE_KEY_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../crates/snowflake/tests/data/test-only-rsa.p8"
+    "/../snowflake/tests/data/test-only-rsa.p8"
 );
 
 struct Fixture {
@@ -66,8 +66,8 @@ async fn fixture_with(
     let snowflake = SnowflakeFake::start(replies).await.unwrap();
     let config = config(snowflake.base_url(), pipe, extra);
     let queue = InProcessQueue::default();
-    let fixed = |source: Option<pipeline::config::SnowflakeSource>| match source {
-        Some(pipeline::config::SnowflakeSource::Fixed(settings)) => FixedSettings(settings),
+    let fixed = |source: Option<crate::config::SnowflakeSource>| match source {
+        Some(crate::config::SnowflakeSource::Fixed(settings)) => FixedSettings(settings),
         other => panic!("fixed settings expected without a secret: {other:?}"),
     };
     let settings = fixed(Some(config.snowflake.clone()));
@@ -159,12 +159,10 @@ async fn an_unreachable_snowflake_fails_the_invocation_as_snowflake_unavailable(
         )
         .await
         .unwrap_err();
-    let diagnostic = Diagnostic::from(failure);
-    assert_eq!(diagnostic.error_type, "SnowflakeUnavailable");
+    assert_eq!(failure.error_type(), "SnowflakeUnavailable");
     assert!(
-        diagnostic.error_message.contains("the mark was not moved"),
-        "{}",
-        diagnostic.error_message
+        failure.to_string().contains("the mark was not moved"),
+        "{failure}"
     );
 }
 
@@ -176,12 +174,10 @@ async fn a_pipe_name_without_database_and_schema_is_a_configuration_error() {
         .handle(chrono::Utc::now(), soon())
         .await
         .unwrap_err();
-    let diagnostic = Diagnostic::from(failure);
-    assert_eq!(diagnostic.error_type, "ConfigurationError");
+    assert_eq!(failure.error_type(), "ConfigurationError");
     assert!(
-        diagnostic.error_message.contains("DATABASE.SCHEMA.PIPE"),
-        "{}",
-        diagnostic.error_message
+        failure.to_string().contains("DATABASE.SCHEMA.PIPE"),
+        "{failure}"
     );
     assert!(f.snowflake.seen().is_empty());
 }

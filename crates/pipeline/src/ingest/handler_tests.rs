@@ -4,28 +4,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::aws::{S3Store, s3_client_for_endpoint};
+use crate::generator::{FileId, GeneratorSettings, generate_bytes};
+use crate::ingest::IngestSettings;
+use crate::ports::ObjectStore;
 use bytes::Bytes;
 use devstack::snowflake_fake::Reply;
 use devstack::{S3StandIn, SnowflakeFake};
-use pipeline::aws::{S3Store, s3_client_for_endpoint};
-use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
-use pipeline::ingest::IngestSettings;
-use pipeline::ports::ObjectStore;
 use serde_json::{Value, json};
 use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, Snowpipe};
 use tokio::time::Instant;
 
 use super::*;
 
-const KEY: &str = include_str!("../../../crates/snowflake/tests/data/test-only-rsa.p8");
-const S3_EVENT: &str = include_str!("../../../events/ingest-s3.json");
-const SQS_EVENT: &str = include_str!("../../../events/ingest-sqs.json");
-const EVENTBRIDGE_EVENT: &str = include_str!("../../../events/ingest-eventbridge.json");
+const KEY: &str = include_str!("../../../snowflake/tests/data/test-only-rsa.p8");
+const S3_EVENT: &str = include_str!("../../../../events/ingest-s3.json");
+const SQS_EVENT: &str = include_str!("../../../../events/ingest-sqs.json");
+const EVENTBRIDGE_EVENT: &str = include_str!("../../../../events/ingest-eventbridge.json");
 const SAMPLE_KEY: &str = "stream_data/customer_20261123T101500Z_5b3a9c1e.csv";
-const MALFORMED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../crates/pipeline/tests/data/malformed"
-);
+const MALFORMED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/malformed");
 
 struct Fixture {
     s3: S3StandIn,
@@ -295,7 +292,7 @@ async fn direct_event_fails_for_a_retry_when_snowpipe_is_unavailable() {
         ),
         "{err}"
     );
-    assert_eq!(Diagnostic::from(err).error_type, "TransientError");
+    assert_eq!(err.error_type(), "TransientError");
 }
 
 #[tokio::test]
@@ -309,7 +306,7 @@ async fn unknown_pipe_is_a_configuration_error_naming_the_setting() {
     let err = f.handle(&s3_event(&[SAMPLE_KEY])).await.unwrap_err();
     let message = err.to_string();
     assert!(message.contains("pipe name"), "{message}");
-    assert_eq!(Diagnostic::from(err).error_type, "ConfigurationError");
+    assert_eq!(err.error_type(), "ConfigurationError");
     assert_eq!(f.snowpipe.seen().len(), 1, "404 is not retried");
 }
 
