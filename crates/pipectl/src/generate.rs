@@ -5,7 +5,6 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
@@ -86,8 +85,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }
         path => {
             let path = path.map_or_else(|| PathBuf::from(&key), PathBuf::from);
-            let out =
-                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let out = File::create(&path).map_err(|e| {
+                CliError::failed(format!("cannot create {}: {e}", path.display()))
+            })?;
             (
                 write_file(
                     stream,
@@ -99,7 +99,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             )
         }
     };
-    let rows = rows.with_context(|| format!("writing {target} failed"))?;
+    let rows = rows.map_err(|e| CliError::failed(format!("writing {target} failed: {e}")))?;
     let seconds = started.elapsed().as_secs_f64();
     if show_progress {
         eprintln!();

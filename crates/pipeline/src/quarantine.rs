@@ -1,10 +1,12 @@
-//! Quarantined files, for operators: what is there and why, and replaying a corrected file.
-//! A replay is written under a new key in the stage (Snowpipe would skip the old name for 14
+//! Quarantine, both sides: ingest moves an invalid file to `quarantine/<key>` with its typed
+//! report beside it; operators list what is there and why, and replay a corrected file. A
+//! replay is written under a new key in the stage (Snowpipe would skip the old name for 14
 //! days), so it takes the normal path: notification, validation, insertFiles. The original and
 //! its report stay in quarantine for audit.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use crate::ingest::IngestSettings;
@@ -13,6 +15,24 @@ use crate::validate::{ValidationReport, validate_read};
 
 /// Suffix of the report written beside each quarantined file.
 pub const REPORT_SUFFIX: &str = ".errors.json";
+
+/// The report beside a quarantined file (`<quarantined key>.errors.json`): where the file was,
+/// where it is now, and the validator's verdict, its fields at the top level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineReport {
+    pub bucket: String,
+    pub key: String,
+    pub quarantined_key: String,
+    #[serde(flatten)]
+    pub report: ValidationReport,
+}
+
+impl QuarantineReport {
+    /// The report's own key, beside the quarantined file.
+    pub fn report_key(quarantined_key: &str) -> String {
+        format!("{quarantined_key}{REPORT_SUFFIX}")
+    }
+}
 
 /// One quarantined file and the first lines of its report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,6 +61,45 @@ pub enum ReplayError {
     Read(String),
 }
 
+/// S3 CopyObject copies "up to 5 GB in size in a single atomic action"
+/// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+pub const MAX_COPY_BYTES: u64 = 5 * 1000 * 1000 * 1000;
+
+/// Copy to `quarantine/<key>`, write the report beside it, then delete the original; each step
+/// is safe to repeat, so a retried event finishes an interrupted quarantine. A file too large
+/// for one CopyObject stays where it is with its report in quarantine (nothing is lost, and
+/// reconciliation counts the report as the quarantine); the stage's lifecycle rule expires it.
+pub(crate) async fn quarantine<S: ObjectStore>(
+    store: &S,
+    settings: &IngestSettings,
+    key: &str,
+    report: &ValidationReport,
+) -> Result<(), StoreError> {
+    let target = format!("{}{key}", settings.quarantine_prefix);
+    let movable = report.bytes <= MAX_COPY_BYTES;
+    if movable {
+        store.copy_object(key, &target).await?;
+    }
+    let body = serde_json::to_vec_pretty(&QuarantineReport {
+        bucket: store.bucket().to_owned(),
+        key: key.to_owned(),
+        quarantined_key: target.clone(),
+        report: report.clone(),
+    })
+    .expect("a report serialises");
+    store
+        .put_if_absent(
+            &QuarantineReport::report_key(&target),
+            Bytes::from(body),
+            "application/json",
+        )
+        .await?;
+    if movable {
+        store.delete_object(key).await?;
+    }
+    Ok(())
+}
+
 /// Every quarantined file with its report's first error, oldest first.
 pub async fn list_quarantined<S: ObjectStore>(
     store: &S,
@@ -50,17 +109,14 @@ pub async fn list_quarantined<S: ObjectStore>(
     let mut files = Vec::new();
     for object in objects.iter().filter(|o| !o.key.ends_with(REPORT_SUFFIX)) {
         let report = store
-            .get_versioned(&format!("{}{REPORT_SUFFIX}", object.key))
+            .get_versioned(&QuarantineReport::report_key(&object.key))
             .await?
-            .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok());
-        let problems = report.as_ref().map_or(0, |r| {
-            r["problem_counts"]
-                .as_object()
-                .map_or(0, |counts| counts.values().filter_map(|v| v.as_u64()).sum())
-        });
+            .and_then(|r| serde_json::from_slice::<QuarantineReport>(&r.body).ok())
+            .map(|stored| stored.report);
+        let problems = report.as_ref().map_or(0, ValidationReport::problem_total);
         let first_error = report
             .as_ref()
-            .and_then(|r| r["problems"][0]["message"].as_str().map(str::to_owned));
+            .and_then(|r| r.problems.first().map(|p| p.message.clone()));
         files.push(QuarantinedFile {
             original_key: object
                 .key
@@ -142,6 +198,25 @@ async fn read_whole<S: ObjectStore>(store: &S, key: &str) -> Result<Bytes, Repla
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_report_reads_back_as_the_same_report() {
+        let csv = "customer_id,first_name,last_name,email,street,city,state,country,op,update_timestamp\n\
+                   1,Ann,Lee,ann.example.com,1 Main St,Springfield,IL,US,U,2026-11-23T10:15:00Z\n";
+        let report = validate_read("stream_data/bad.csv", csv.as_bytes()).unwrap();
+        assert!(!report.valid, "the fixture must be invalid");
+        let written = QuarantineReport {
+            bucket: "landing".into(),
+            key: "stream_data/bad.csv".into(),
+            quarantined_key: "quarantine/stream_data/bad.csv".into(),
+            report,
+        };
+        let json = serde_json::to_value(&written).unwrap();
+        assert_eq!(json["key"], "stream_data/bad.csv");
+        assert!(json["problem_counts"].is_object(), "verdict fields at the top level: {json}");
+        let read: QuarantineReport = serde_json::from_value(json).unwrap();
+        assert_eq!(read, written);
+    }
 
     #[test]
     fn a_replay_key_keeps_folder_and_extension_and_adds_the_time() {

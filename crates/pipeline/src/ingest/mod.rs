@@ -8,8 +8,6 @@ pub mod pipe;
 
 use std::future::Future;
 
-use bytes::Bytes;
-use serde::Serialize;
 use snowflake::{InsertFilesResponse, SnowflakeError, Snowpipe, StagedFile};
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
@@ -155,16 +153,6 @@ pub struct IngestStats {
     pub snowpipe_latency_ms: u64,
 }
 
-/// The quarantine report written beside a quarantined file.
-#[derive(Serialize)]
-struct QuarantineReport<'a> {
-    bucket: &'a str,
-    key: &'a str,
-    quarantined_key: &'a str,
-    #[serde(flatten)]
-    report: &'a ValidationReport,
-}
-
 /// Ingests `objects`; the outcome at index `i` is for `objects[i]`.
 ///
 /// Files are validated smallest first, each within a fair share of the time left, so one slow
@@ -230,7 +218,7 @@ pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
                 let budget = validation_deadline.saturating_duration_since(Instant::now());
                 let quarantined = tokio::time::timeout_at(
                     validation_deadline,
-                    quarantine(store, settings, &object.key, &report),
+                    crate::quarantine::quarantine(store, settings, &object.key, &report),
                 )
                 .await;
                 match quarantined {
@@ -359,45 +347,6 @@ async fn validate_object<S: ObjectStore>(
             return Err(out_of_time(read_bytes));
         }
     }
-}
-
-/// S3 CopyObject copies "up to 5 GB in size in a single atomic action"
-/// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
-pub const MAX_COPY_BYTES: u64 = 5 * 1000 * 1000 * 1000;
-
-/// Copy to `quarantine/<key>`, write the report beside it, then delete the original; each step
-/// is safe to repeat, so a retried event finishes an interrupted quarantine. A file too large
-/// for one CopyObject stays where it is with its report in quarantine (nothing is lost, and
-/// reconciliation counts the report as the quarantine); the stage's lifecycle rule expires it.
-async fn quarantine<S: ObjectStore>(
-    store: &S,
-    settings: &IngestSettings,
-    key: &str,
-    report: &ValidationReport,
-) -> Result<(), StoreError> {
-    let target = format!("{}{key}", settings.quarantine_prefix);
-    let movable = report.bytes <= MAX_COPY_BYTES;
-    if movable {
-        store.copy_object(key, &target).await?;
-    }
-    let body = serde_json::to_vec_pretty(&QuarantineReport {
-        bucket: store.bucket(),
-        key,
-        quarantined_key: &target,
-        report,
-    })
-    .expect("a report serialises");
-    store
-        .put_if_absent(
-            &format!("{target}{}", crate::quarantine::REPORT_SUFFIX),
-            Bytes::from(body),
-            "application/json",
-        )
-        .await?;
-    if movable {
-        store.delete_object(key).await?;
-    }
-    Ok(())
 }
 
 async fn submit<P: PipeLoader>(

@@ -235,13 +235,13 @@ impl FileValidator {
 /// A problem of the whole file: listed first, counted, and the file invalid.
 fn add_file_problem(report: &mut ValidationReport, kind: &'static str, message: String) {
     report.valid = false;
-    *report.problem_counts.entry(kind).or_default() += 1;
+    *report.problem_counts.entry(kind.into()).or_default() += 1;
     report.problems.insert(
         0,
         super::ProblemDetail {
             line: 0,
             column: None,
-            kind,
+            kind: kind.into(),
             message,
         },
     );

@@ -5,10 +5,11 @@
 mod input;
 mod tokenizer;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::contract::{COLUMNS, Column, FieldError, check_fields};
 pub use input::{FileValidator, SizeLimits, validate_read};
@@ -20,20 +21,24 @@ pub const MAX_PROBLEMS_SHOWN: usize = 100;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// A column name or a problem code: the validator's own constants, or read back from a
+/// stored report (the quarantine report beside a file).
+pub type Code = Cow<'static, str>;
+
 /// One problem, located.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProblemDetail {
     /// 1-based line the record starts on (0 for problems of the whole file).
     pub line: u64,
-    pub column: Option<&'static str>,
+    pub column: Option<Code>,
     /// Stable code of the kind of problem, as counted in `problem_counts`.
-    pub kind: &'static str,
+    pub kind: Code,
     /// A sentence for people, e.g. "line 42, column email: 'bob.example.com' has no @".
     pub message: String,
 }
 
 /// The verdict on one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationReport {
     pub valid: bool,
     /// Data rows (records after the header).
@@ -46,7 +51,7 @@ pub struct ValidationReport {
     pub csv_bytes: u64,
     pub gzip: bool,
     /// Every problem counted by kind.
-    pub problem_counts: BTreeMap<&'static str, u64>,
+    pub problem_counts: BTreeMap<Code, u64>,
     /// The first [`MAX_PROBLEMS_SHOWN`] problems, in file order.
     pub problems: Vec<ProblemDetail>,
 }
@@ -170,7 +175,11 @@ impl Findings {
             bytes,
             csv_bytes: self.csv_bytes,
             gzip,
-            problem_counts: self.counts,
+            problem_counts: self
+                .counts
+                .into_iter()
+                .map(|(kind, n)| (Cow::Borrowed(kind), n))
+                .collect(),
             problems: self.problems,
         }
     }
@@ -201,8 +210,8 @@ impl Findings {
         if self.problems.len() < MAX_PROBLEMS_SHOWN {
             self.problems.push(ProblemDetail {
                 line,
-                column: column.map(Column::name),
-                kind,
+                column: column.map(|c| Cow::Borrowed(c.name())),
+                kind: Cow::Borrowed(kind),
                 message: message(),
             });
         }
