@@ -2,7 +2,6 @@
 //! the stage, compares it with COPY_HISTORY and quarantine, prints what it found, and (unless
 //! `--dry-run`) submits the files nothing has loaded.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::bucket::BucketArgs;
 use crate::connection::ConnectionArgs;
+use pipectl::error::CliError;
 
 #[derive(Args, Debug)]
 pub struct BackfillArgs {
@@ -62,29 +62,15 @@ fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Exit status: 0 done (or nothing to do), 1 Snowflake or S3 failed, 2 bad arguments.
-pub fn run(args: BackfillArgs) -> ExitCode {
-    let resolved = match args.connection.resolve() {
-        Ok(resolved) => resolved,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(pipe) = resolved.qualified_pipe(&args.pipe) else {
-        eprintln!("error: pass --pipe DATABASE.SCHEMA.PIPE, or --database and --schema");
-        return ExitCode::from(2);
-    };
-    let client = match resolved.client() {
-        Ok(client) => Arc::new(client),
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let Ok(name) = pipe.parse::<snowflake::PipeName>() else {
-        eprintln!("error: pipe '{pipe}' is not DATABASE.SCHEMA.PIPE");
-        return ExitCode::from(2);
-    };
+pub fn run(args: BackfillArgs) -> Result<(), CliError> {
+    let resolved = args.connection.resolve().map_err(CliError::Usage)?;
+    let pipe = resolved.qualified_pipe(&args.pipe).ok_or_else(|| {
+        CliError::usage("pass --pipe DATABASE.SCHEMA.PIPE, or --database and --schema")
+    })?;
+    let client = Arc::new(resolved.client().map_err(CliError::Usage)?);
+    let name: snowflake::PipeName = pipe
+        .parse()
+        .map_err(|_| CliError::usage(format!("pipe '{pipe}' is not DATABASE.SCHEMA.PIPE")))?;
     let target = MonitorTarget {
         database: name.database,
         schema: name.schema,
@@ -102,8 +88,7 @@ pub fn run(args: BackfillArgs) -> ExitCode {
     let now = Utc::now();
     let until = args.until.unwrap_or(now);
     if args.since >= until {
-        eprintln!("error: --since must be before --until");
-        return ExitCode::from(2);
+        return Err(CliError::usage("--since must be before --until"));
     }
     let runtime = crate::single_thread_runtime();
     runtime.block_on(async {
@@ -114,14 +99,9 @@ pub fn run(args: BackfillArgs) -> ExitCode {
         let store = args.bucket.store().await;
         let deadline = Instant::now() + Duration::from_secs(600);
         let window = (args.since, until);
-        let findings =
-            match survey(&store, &warehouse, &target, &settings, window, now, deadline).await {
-                Ok(findings) => findings,
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    return ExitCode::from(1);
-                }
-            };
+        let findings = survey(&store, &warehouse, &target, &settings, window, now, deadline)
+            .await
+            .map_err(|err| CliError::failed(err.to_string()))?;
         let due: Vec<&Finding> = findings
             .iter()
             .filter(|f| f.status == FileStatus::NotLoaded)
@@ -152,10 +132,11 @@ pub fn run(args: BackfillArgs) -> ExitCode {
             }
         );
         if failed > 0 {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
+            return Err(CliError::failed(format!(
+                "{failed} file(s) could not be submitted; run backfill again"
+            )));
         }
+        Ok(())
     })
 }
 

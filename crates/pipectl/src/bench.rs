@@ -7,12 +7,12 @@
 //! one that scans it would grow in proportion.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::Args;
 use pipectl::dev::stack::{Stack, StackOptions};
+use pipectl::error::CliError;
 use snowflake_standin::{RunState, SnowflakeStandIn};
 
 #[derive(Debug, Args)]
@@ -46,10 +46,11 @@ struct SizeResult {
 }
 
 /// Exit status: 0 measured, 2 the stand-in did not start or a run failed.
-pub fn run(args: BenchArgs) -> ExitCode {
+pub fn run(args: BenchArgs) -> Result<(), CliError> {
     if args.file_rows == 0 || args.file_rows > args.customers || args.runs == 0 {
-        eprintln!("error: --file-rows must be between 1 and --customers, and --runs at least 1");
-        return ExitCode::from(2);
+        return Err(CliError::usage(
+            "--file-rows must be between 1 and --customers, and --runs at least 1",
+        ));
     }
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let mut results = Vec::new();
@@ -68,10 +69,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 }
                 results.push(result);
             }
-            Err(message) => {
-                eprintln!("error: {raw_rows} rows: {message}");
-                return ExitCode::from(2);
-            }
+            Err(message) => return Err(CliError::usage(format!("{raw_rows} rows: {message}"))),
         }
     }
     if args.json {
@@ -80,7 +78,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
             serde_json::to_string_pretty(&results).expect("serialisable")
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 async fn measure(args: &BenchArgs, raw_rows: u64) -> Result<SizeResult, String> {

@@ -1,7 +1,6 @@
 //! `pipectl doctor`: checks a configuration end to end, one line per check, and for each failure
 //! says in plain words what is wrong and what to do.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::connection::{ConnectionArgs, Resolved};
 use crate::grants::{self, Objects, UserKind};
+use pipectl::error::CliError;
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
@@ -58,14 +58,8 @@ enum Verdict {
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Exit status: 0 every check passed, 1 one failed, 2 the settings are incomplete.
-pub fn run(args: DoctorArgs) -> ExitCode {
-    let resolved = match args.connection.resolve() {
-        Ok(resolved) => resolved,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn run(args: DoctorArgs) -> Result<(), CliError> {
+    let resolved = args.connection.resolve().map_err(CliError::Usage)?;
     let runtime = crate::single_thread_runtime();
     let verdicts = runtime.block_on(diagnose(&args, &resolved));
     let mut failed = false;
@@ -80,12 +74,12 @@ pub fn run(args: DoctorArgs) -> ExitCode {
         }
     }
     if failed {
-        println!("\nSome checks failed; fix the first one first, the others often follow from it.");
-        ExitCode::from(1)
-    } else {
-        println!("\nAll checks passed.");
-        ExitCode::SUCCESS
+        return Err(CliError::failed(
+            "some checks failed; fix the first one first, the others often follow from it",
+        ));
     }
+    println!("\nAll checks passed.");
+    Ok(())
 }
 
 async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, Verdict)> {

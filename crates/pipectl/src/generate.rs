@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use pipeline::generator::{CustomerStream, FileId, GeneratorSettings, write_file};
 
-use crate::UsageError;
+use pipectl::error::CliError;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -43,7 +43,7 @@ pub struct GenerateArgs {
     out: Option<PathBuf>,
 }
 
-pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+pub fn run(args: GenerateArgs) -> Result<(), CliError> {
     let id_space = args.id_space.unwrap_or_else(|| {
         let fitting = GeneratorSettings::id_space_fitting(args.rows);
         if fitting > GeneratorSettings::default().id_space {
@@ -60,10 +60,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     };
     settings
         .check()
-        .map_err(|problem| UsageError(problem.replace("ROWS_PER_FILE", "--rows")))?;
+        .map_err(|problem| CliError::Usage(problem.replace("ROWS_PER_FILE", "--rows")))?;
     let at = args.at.unwrap_or_else(Utc::now);
     let file = match &args.id {
-        Some(id) => FileId::from_event(at, id).map_err(|e| UsageError(format!("--id: {e}")))?,
+        Some(id) => {
+            FileId::from_event(at, id).map_err(|e| CliError::Usage(format!("--id: {e}")))?
+        }
         None => FileId::derived(at, args.seed),
     };
     let key = file.object_key("", args.gzip);
@@ -85,9 +87,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }
         path => {
             let path = path.map_or_else(|| PathBuf::from(&key), PathBuf::from);
-            let out = File::create(&path).map_err(|e| {
-                CliError::failed(format!("cannot create {}: {e}", path.display()))
-            })?;
+            let out = File::create(&path)
+                .map_err(|e| CliError::failed(format!("cannot create {}: {e}", path.display())))?;
             (
                 write_file(
                     stream,

@@ -1,9 +1,9 @@
 //! `pipectl key`: what Snowflake needs to know about a private key, read from the key file.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
+use pipectl::error::CliError;
 use snowflake::KeyPair;
 
 #[derive(Args, Debug)]
@@ -18,25 +18,13 @@ pub struct KeyArgs {
 
 /// Prints the fingerprint, the public key body and the statement that registers it.
 /// Exit status: 0 done, 2 the key cannot be read or used (with what to do about it).
-pub fn run(args: KeyArgs) -> ExitCode {
-    let pem = match std::fs::read_to_string(&args.private_key_path) {
-        Ok(pem) => pem,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read {}: {e}",
-                args.private_key_path.display()
-            );
-            return ExitCode::from(2);
-        }
-    };
+pub fn run(args: KeyArgs) -> Result<(), CliError> {
+    let path = &args.private_key_path;
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     let passphrase = std::env::var("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE").ok();
-    let key = match KeyPair::from_pem(&pem, passphrase.as_deref()) {
-        Ok(key) => key,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let key = KeyPair::from_pem(&pem, passphrase.as_deref())
+        .map_err(|e| CliError::usage(e.to_string()))?;
     println!("fingerprint:     {}", key.fingerprint());
     println!("public key body: {}", key.public_key_base64());
     println!();
@@ -46,5 +34,5 @@ pub fn run(args: KeyArgs) -> ExitCode {
         args.user,
         key.public_key_base64()
     );
-    ExitCode::SUCCESS
+    Ok(())
 }

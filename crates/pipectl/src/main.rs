@@ -63,24 +63,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Dev(args) => return dev::run(args),
+    pipectl::error::exit(match cli.command {
+        Command::Dev(args) => dev::run(args),
         Command::Generate(args) => generate::run(args),
-        Command::Validate(args) => return validate::run(args),
-        Command::Sql(args) => return sql::run(args),
-        Command::Key(args) => return key::run(args),
-        Command::Doctor(args) => return doctor::run(args),
-        Command::Backfill(args) => return backfill::run(args),
-        Command::Quarantine(args) => return quarantine::run(args),
-        Command::Bench(args) => return bench::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(err.downcast_ref::<UsageError>().map_or(1, |_| 2))
-        }
-    }
+        Command::Validate(args) => validate::run(args),
+        Command::Sql(args) => sql::run(args),
+        Command::Key(args) => key::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Backfill(args) => backfill::run(args),
+        Command::Quarantine(args) => quarantine::run(args),
+        Command::Bench(args) => bench::run(args),
+    })
 }
 
 /// The runtime the one-shot commands (sql, doctor, backfill, quarantine) block on.
@@ -90,8 +83,3 @@ fn single_thread_runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a runtime")
 }
-
-/// A problem with the command's arguments (exit status 2, like clap's own usage errors).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);

@@ -2,12 +2,12 @@
 //! replaying a corrected file under a new key so it takes the normal path again.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pipeline::quarantine::{ReplayError, list_quarantined, replay};
 
 use crate::bucket::BucketArgs;
+use pipectl::error::CliError;
 
 #[derive(Args, Debug)]
 pub struct QuarantineArgs {
@@ -39,7 +39,7 @@ enum QuarantineCommand {
     },
 }
 
-pub fn run(args: QuarantineArgs) -> ExitCode {
+pub fn run(args: QuarantineArgs) -> Result<(), CliError> {
     let runtime = crate::single_thread_runtime();
     runtime.block_on(async {
         match args.command {
@@ -51,27 +51,23 @@ pub fn run(args: QuarantineArgs) -> ExitCode {
     })
 }
 
-async fn list(bucket: &BucketArgs, json: bool) -> ExitCode {
+async fn list(bucket: &BucketArgs, json: bool) -> Result<(), CliError> {
     let store = bucket.store().await;
-    let files = match list_quarantined(&store, &bucket.ingest_settings()).await {
-        Ok(files) => files,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(2);
-        }
-    };
+    let files = list_quarantined(&store, &bucket.ingest_settings())
+        .await
+        .map_err(|err| CliError::usage(err.to_string()))?;
     if json {
         for file in &files {
             println!("{}", serde_json::to_string(file).expect("serialisable"));
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     if files.is_empty() {
         println!(
             "nothing in s3://{}/{}",
             bucket.bucket, bucket.quarantine_prefix
         );
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     println!(
         "{:<20}  {:>9}  {:>8}  key / first error",
@@ -89,10 +85,14 @@ async fn list(bucket: &BucketArgs, json: bool) -> ExitCode {
         );
     }
     println!("\n{} quarantined file(s)", files.len());
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-async fn replay_one(bucket: &BucketArgs, key: &str, fixed: Option<PathBuf>) -> ExitCode {
+async fn replay_one(
+    bucket: &BucketArgs,
+    key: &str,
+    fixed: Option<PathBuf>,
+) -> Result<(), CliError> {
     let settings = bucket.ingest_settings();
     let quarantined_key = if key.starts_with(&settings.quarantine_prefix) {
         key.to_owned()
@@ -103,8 +103,10 @@ async fn replay_one(bucket: &BucketArgs, key: &str, fixed: Option<PathBuf>) -> E
         None => None,
         Some(Ok(bytes)) => Some(bytes.into()),
         Some(Err((path, err))) => {
-            eprintln!("error: cannot read {}: {err}", path.display());
-            return ExitCode::from(2);
+            return Err(CliError::usage(format!(
+                "cannot read {}: {err}",
+                path.display()
+            )));
         }
     };
     let store = bucket.store().await;
@@ -123,22 +125,18 @@ async fn replay_one(bucket: &BucketArgs, key: &str, fixed: Option<PathBuf>) -> E
                  {quarantined_key} and its report stay in quarantine",
                 bucket.bucket
             );
-            ExitCode::SUCCESS
+            Ok(())
         }
         Err(ReplayError::StillInvalid(report)) => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("serialisable")
             );
-            eprintln!(
+            Err(CliError::failed(format!(
                 "refused: the file is still invalid ({} problems); nothing was written",
                 report.problem_total()
-            );
-            ExitCode::from(1)
+            )))
         }
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::from(2)
-        }
+        Err(err) => Err(CliError::usage(err.to_string())),
     }
 }

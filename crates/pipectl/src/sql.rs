@@ -1,11 +1,11 @@
 //! `pipectl sql`: one statement through the SQL API v2, printed as a table or JSON.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::connection::ConnectionArgs;
+use pipectl::error::CliError;
 
 #[derive(Args, Debug)]
 pub struct SqlArgs {
@@ -22,14 +22,12 @@ pub struct SqlArgs {
 }
 
 /// Exit status: 0 done, 1 the statement or the call failed, 2 bad arguments or settings.
-pub fn run(args: SqlArgs) -> ExitCode {
-    let api = match args.connection.resolve().and_then(|c| c.sql_api()) {
-        Ok(api) => api,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn run(args: SqlArgs) -> Result<(), CliError> {
+    let api = args
+        .connection
+        .resolve()
+        .and_then(|c| c.sql_api())
+        .map_err(CliError::Usage)?;
     let runtime = crate::single_thread_runtime();
     let timeout = Duration::from_secs(args.timeout);
     let result = runtime.block_on(api.query(
@@ -38,13 +36,7 @@ pub fn run(args: SqlArgs) -> ExitCode {
         timeout,
         tokio::time::Instant::now() + timeout,
     ));
-    let result = match result {
-        Ok(result) => result,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(1);
-        }
-    };
+    let result = result.map_err(|err| CliError::failed(err.to_string()))?;
     if args.json {
         let rows: Vec<serde_json::Value> = result
             .rows
@@ -63,7 +55,7 @@ pub fn run(args: SqlArgs) -> ExitCode {
     } else {
         print_table(&result);
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 fn print_table(result: &snowflake::ResultSet) {

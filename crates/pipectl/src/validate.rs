@@ -3,10 +3,10 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
+use pipectl::error::CliError;
 use pipeline::validate::{FileValidator, ValidationReport};
 use serde::Serialize;
 
@@ -28,9 +28,9 @@ struct FileReport<'a> {
 }
 
 /// Exit status: 0 all valid, 1 any invalid, 2 when a file could not be read.
-pub fn run(args: ValidateArgs) -> ExitCode {
-    let mut any_invalid = false;
-    let mut any_unreadable = false;
+pub fn run(args: ValidateArgs) -> Result<(), CliError> {
+    let mut invalid = 0;
+    let mut unreadable = 0;
     let stdout = io::stdout();
     for path in &args.files {
         let name = path.display().to_string();
@@ -39,11 +39,11 @@ pub fn run(args: ValidateArgs) -> ExitCode {
             Ok(report) => report,
             Err(err) => {
                 eprintln!("error: {name}: {err}");
-                any_unreadable = true;
+                unreadable += 1;
                 continue;
             }
         };
-        any_invalid |= !report.valid;
+        invalid += usize::from(!report.valid);
         let mut out = stdout.lock();
         let written = if args.json {
             serde_json::to_writer(
@@ -58,17 +58,20 @@ pub fn run(args: ValidateArgs) -> ExitCode {
         } else {
             print_text(&mut out, &name, &report, started.elapsed().as_secs_f64())
         };
-        if written.is_err() {
-            return ExitCode::from(2);
+        if let Err(err) = written {
+            return Err(CliError::usage(format!("writing the report failed: {err}")));
         }
     }
-    ExitCode::from(if any_unreadable {
-        2
-    } else if any_invalid {
-        1
-    } else {
-        0
-    })
+    let files = args.files.len();
+    match (unreadable, invalid) {
+        (0, 0) => Ok(()),
+        (0, invalid) => Err(CliError::failed(format!(
+            "{invalid} of {files} file(s) invalid"
+        ))),
+        (unreadable, _) => Err(CliError::usage(format!(
+            "{unreadable} of {files} file(s) could not be read"
+        ))),
+    }
 }
 
 fn open(path: &PathBuf) -> io::Result<Box<dyn Read>> {

@@ -13,10 +13,11 @@ pub mod stack;
 mod stages;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::error::CliError;
 use pipeline::generator::GeneratorSettings;
 use tokio::time::Instant;
 
@@ -97,41 +98,29 @@ fn parse_seconds(value: &str) -> Result<u64, String> {
 }
 
 /// Exit status: 0 the run kept every guarantee, 1 a guarantee failed, 2 the stack did not start.
-pub fn run(args: DevArgs) -> ExitCode {
+pub fn run(args: DevArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     if args.serve {
-        return match runtime.block_on(serve(&args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::from(2)
-            }
-        };
+        return runtime.block_on(serve(&args)).map_err(CliError::Usage);
     }
-    match runtime.block_on(run_dev(&args, true)) {
-        Ok(report) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("serialisable")
-                );
-            } else {
-                print_summary(&report);
-            }
-            if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
+    let report = runtime
+        .block_on(run_dev(&args, true))
+        .map_err(CliError::Usage)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialisable")
+        );
+    } else {
+        print_summary(&report);
     }
+    if !report.passed() {
+        return Err(CliError::failed("a guarantee failed (FAIL above)"));
+    }
+    Ok(())
 }
 
 fn print_summary(report: &Report) {

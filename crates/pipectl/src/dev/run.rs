@@ -145,7 +145,7 @@ impl DevRun {
         let crashed =
             take_notifications(&mut self.notifications, chaos, &mut batch, &mut self.counts);
         batch.extend(queued_notifications(&self.stack));
-        if chaos && !batch.is_empty() && self.counts.notifications % 2 == 0 {
+        if chaos && !batch.is_empty() && self.counts.notifications.is_multiple_of(2) {
             // At-least-once delivery: this notification comes again with the next batch.
             self.redeliver.push(batch[0].clone());
             self.counts.faults.duplicate_notifications += 1;

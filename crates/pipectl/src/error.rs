@@ -1,0 +1,55 @@
+//! The one error type of pipectl's commands, and the one place its exit status is decided:
+//! 0 done, 1 the command ran and the answer is no, 2 it could not run as asked.
+
+use std::process::ExitCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Exit status 1: a check, a guarantee or a statement failed, a file is invalid, Snowflake
+    /// or S3 failed.
+    #[error("{0}")]
+    Failed(String),
+    /// Exit status 2, like clap's own usage errors: bad arguments, incomplete settings, a key
+    /// or file that cannot be read, a stack that did not start.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub fn failed(message: impl Into<String>) -> CliError {
+        CliError::Failed(message.into())
+    }
+
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError::Usage(message.into())
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Failed(_) => ExitCode::from(1),
+            CliError::Usage(_) => ExitCode::from(2),
+        }
+    }
+}
+
+/// A command's result as the process ends: the message on stderr, and its exit status.
+pub fn exit(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_exits_1_and_a_usage_problem_exits_2() {
+        assert_eq!(CliError::failed("no").exit_code(), ExitCode::from(1));
+        assert_eq!(CliError::usage("bad --rows").exit_code(), ExitCode::from(2));
+    }
+}
