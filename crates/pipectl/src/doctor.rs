@@ -82,42 +82,36 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Every check in order; a check that cannot run because an earlier one failed is skipped,
+/// and the bucket is checked whatever happened before.
 async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, Verdict)> {
     let mut verdicts = Vec::new();
     if let Some(named) = &resolved.named {
         verdicts.push(("settings", Verdict::Pass(format!("from {named}"))));
     }
-    let client = match resolved.key_pair().and_then(|key| {
-        let fingerprint = key.fingerprint().to_owned();
-        resolved.client().map(|client| (client, fingerprint))
-    }) {
-        Ok((client, fingerprint)) => {
-            verdicts.push((
-                "key",
-                Verdict::Pass(format!(
-                    "{} readable, fingerprint {fingerprint}",
-                    resolved.private_key_path.display()
-                )),
-            ));
-            Arc::new(client)
-        }
-        Err(message) => {
-            verdicts.push((
-                "key",
-                Verdict::Fail(
-                    message,
-                    "point --private-key-path (or SNOWFLAKE_PRIVATE_KEY_PATH) at the PKCS#8 key \
-                     whose public half is registered; `pipectl key` shows its fingerprint"
-                        .into(),
-                ),
-            ));
-            let skipped = "skipped: no usable key".to_owned();
-            for check in ["auth", "warehouse", "grants", "pipe", "tasks"] {
-                verdicts.push((check, Verdict::Skip(skipped.clone())));
+    verdicts.extend(diagnose_snowflake(args, resolved).await);
+    verdicts.push(("bucket", check_bucket(args).await));
+    verdicts
+}
+
+/// key, auth, warehouse, grants, pipe, tasks.
+async fn diagnose_snowflake(
+    args: &DoctorArgs,
+    resolved: &Resolved,
+) -> Vec<(&'static str, Verdict)> {
+    let skip_rest = |verdicts: &mut Vec<(&'static str, Verdict)>, why: &str| {
+        for check in ["auth", "warehouse", "grants", "pipe", "tasks"] {
+            if verdicts.iter().all(|(done, _)| *done != check) {
+                verdicts.push((check, Verdict::Skip(format!("skipped: {why}"))));
             }
-            verdicts.push(("bucket", check_bucket(args).await));
-            return verdicts;
         }
+    };
+    let mut verdicts = Vec::new();
+    let (key, client) = check_key(resolved);
+    verdicts.push(("key", key));
+    let Some(client) = client else {
+        skip_rest(&mut verdicts, "no usable key");
+        return verdicts;
     };
     let api = SqlApi::new(client.clone(), resolved.context());
     let kind = args.user_kind.unwrap_or(if resolved.role.is_some() {
@@ -125,42 +119,13 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
     } else {
         UserKind::Ingest
     });
-    let who = query(
-        &api,
-        "SELECT CURRENT_USER() AS USER_NAME, CURRENT_ROLE() AS ROLE_NAME, CURRENT_WAREHOUSE() AS WAREHOUSE_NAME",
-    )
-    .await;
-    let (role, warehouse) = match who {
-        Ok(result) => {
-            let cell = |name: &str| {
-                result
-                    .get(0, name)
-                    .and_then(|v| v.as_str().map(str::to_owned))
-            };
-            let role = cell("ROLE_NAME").unwrap_or_else(|| "PUBLIC".into());
-            verdicts.push((
-                "auth",
-                Verdict::Pass(format!(
-                    "JWT accepted: user {}, role {role} ({kind:?} checks)",
-                    cell("USER_NAME").unwrap_or_default(),
-                )),
-            ));
-            let warehouse = cell("WAREHOUSE_NAME");
-            verdicts.push(("warehouse", check_warehouse(kind, warehouse.clone())));
-            (role, warehouse)
-        }
-        Err(err) => {
-            verdicts.push((
-                "auth",
-                Verdict::Fail(err.to_string(), auth_fix(&err, resolved, &client)),
-            ));
-            for check in ["warehouse", "grants", "pipe", "tasks"] {
-                verdicts.push((check, Verdict::Skip("skipped: not signed in".into())));
-            }
-            verdicts.push(("bucket", check_bucket(args).await));
-            return verdicts;
-        }
+    let (auth, signed_in) = check_auth(&api, kind, resolved, &client).await;
+    verdicts.push(("auth", auth));
+    let Some((role, warehouse)) = signed_in else {
+        skip_rest(&mut verdicts, "not signed in");
+        return verdicts;
     };
+    verdicts.push(("warehouse", check_warehouse(kind, warehouse.clone())));
     let pipe = resolved.qualified_pipe(&args.pipe);
     let Some(objects) = objects(args, warehouse, pipe.as_deref()) else {
         verdicts.push((
@@ -170,7 +135,6 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
                 "pass --pipe DATABASE.SCHEMA.PIPE, or --database and --schema".into(),
             ),
         ));
-        verdicts.push(("bucket", check_bucket(args).await));
         return verdicts;
     };
     match kind {
@@ -190,8 +154,66 @@ async fn diagnose(args: &DoctorArgs, resolved: &Resolved) -> Vec<(&'static str, 
             verdicts.push(("tasks", check_tasks(&api, &objects).await));
         }
     }
-    verdicts.push(("bucket", check_bucket(args).await));
     verdicts
+}
+
+/// The key file reads and a client is built from it (no network yet).
+fn check_key(resolved: &Resolved) -> (Verdict, Option<Arc<SnowflakeClient>>) {
+    let built = resolved.key_pair().and_then(|key| {
+        let fingerprint = key.fingerprint().to_owned();
+        resolved.client().map(|client| (client, fingerprint))
+    });
+    match built {
+        Ok((client, fingerprint)) => (
+            Verdict::Pass(format!(
+                "{} readable, fingerprint {fingerprint}",
+                resolved.private_key_path.display()
+            )),
+            Some(Arc::new(client)),
+        ),
+        Err(message) => (
+            Verdict::Fail(
+                message,
+                "point --private-key-path (or SNOWFLAKE_PRIVATE_KEY_PATH) at the PKCS#8 key \
+                 whose public half is registered; `pipectl key` shows its fingerprint"
+                    .into(),
+            ),
+            None,
+        ),
+    }
+}
+
+/// Snowflake accepts the JWT: the session's role and warehouse, when signed in.
+async fn check_auth(
+    api: &SqlApi,
+    kind: UserKind,
+    resolved: &Resolved,
+    client: &SnowflakeClient,
+) -> (Verdict, Option<(String, Option<String>)>) {
+    let who = query(
+        api,
+        "SELECT CURRENT_USER() AS USER_NAME, CURRENT_ROLE() AS ROLE_NAME, CURRENT_WAREHOUSE() AS WAREHOUSE_NAME",
+    )
+    .await;
+    match who {
+        Ok(result) => {
+            let cell = |name: &str| {
+                result
+                    .get(0, name)
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            };
+            let role = cell("ROLE_NAME").unwrap_or_else(|| "PUBLIC".into());
+            let verdict = Verdict::Pass(format!(
+                "JWT accepted: user {}, role {role} ({kind:?} checks)",
+                cell("USER_NAME").unwrap_or_default(),
+            ));
+            (verdict, Some((role, cell("WAREHOUSE_NAME"))))
+        }
+        Err(err) => (
+            Verdict::Fail(err.to_string(), auth_fix(&err, resolved, client)),
+            None,
+        ),
+    }
 }
 
 /// The pipeline's names, qualified with the pipe's database and schema.

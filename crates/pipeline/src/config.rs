@@ -376,43 +376,7 @@ impl std::fmt::Debug for MonitorConfig {
 
 impl MonitorConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let names = |variable: &'static str, default: &str| -> Result<Vec<String>, ConfigError> {
-            let value = env.parsed(variable, default.to_owned(), "comma-separated names")?;
-            let names: Vec<String> = value
-                .split(',')
-                .map(|n| n.trim().to_ascii_uppercase())
-                .filter(|n| !n.is_empty())
-                .collect();
-            let plain = |n: &String| {
-                n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-            };
-            if names.iter().all(plain) {
-                Ok(names)
-            } else {
-                Err(ConfigError {
-                    variable,
-                    problem: format!("is '{value}'"),
-                    expected: "comma-separated unquoted Snowflake names, e.g. TSK_SCD_RAW,MY_OTHER_TASK",
-                })
-            }
-        };
-        let minutes =
-            |variable: &'static str, default: i64| -> Result<chrono::TimeDelta, ConfigError> {
-                let value: i64 =
-                    env.parsed(variable, default, "a whole number of minutes, 0 to 20160")?;
-                if (0..=20_160).contains(&value) {
-                    Ok(chrono::TimeDelta::minutes(value))
-                } else {
-                    Err(ConfigError {
-                        variable,
-                        problem: format!("is {value}"),
-                        expected: "a whole number of minutes, 0 to 20160 (14 days)",
-                    })
-                }
-            };
-        let reconcile_on = env.flag("RECONCILE", true)?;
-        let table = names("MONITOR_TABLE", "CUSTOMER_RAW")?;
+        let table = env.names("MONITOR_TABLE", "CUSTOMER_RAW")?;
         let [table] = &table[..] else {
             return Err(ConfigError {
                 variable: "MONITOR_TABLE",
@@ -420,6 +384,7 @@ impl MonitorConfig {
                 expected: "the raw table's unquoted name, e.g. CUSTOMER_RAW",
             });
         };
+        let reconcile = reconcile_settings(env)?;
         Ok(MonitorConfig {
             bucket: env.required(
                 "BUCKET",
@@ -428,44 +393,13 @@ impl MonitorConfig {
             state_key: env.parsed("STATE_KEY", "monitor/state.json".to_owned(), "an S3 key")?,
             snowflake: snowflake_source(env)?,
             table: table.clone(),
-            tasks: names("MONITOR_TASKS", "TSK_SCD_RAW")?,
-            streams: names("MONITOR_STREAMS", "CUSTOMER_RAW_CHANGES")?,
-            overlap: minutes("HISTORY_OVERLAP_MINUTES", 60)?,
-            lookback: minutes("FIRST_RUN_LOOKBACK_MINUTES", 60)?,
+            tasks: env.names("MONITOR_TASKS", "TSK_SCD_RAW")?,
+            streams: env.names("MONITOR_STREAMS", "CUSTOMER_RAW_CHANGES")?,
+            overlap: env.minutes("HISTORY_OVERLAP_MINUTES", 60)?,
+            lookback: env.minutes("FIRST_RUN_LOOKBACK_MINUTES", 60)?,
             alert_webhook_secret: alert_webhook_secret(env)?,
-            reconcile: if reconcile_on {
-                let defaults = crate::monitor::ReconcileSettings::new(
-                    &env.key_prefix("PREFIX", "stream_data/")?,
-                    &env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
-                );
-                Some(crate::monitor::ReconcileSettings {
-                    grace: minutes("RECONCILE_GRACE_MINUTES", 15)?,
-                    max_attempts: env.parsed(
-                        "RECONCILE_MAX_ATTEMPTS",
-                        defaults.max_attempts,
-                        "a whole number of announcements",
-                    )?,
-                    max_per_run: at_least_one(env.parsed(
-                        "RECONCILE_MAX_PER_RUN",
-                        defaults.max_per_run,
-                        "a whole number of files, at least 1",
-                    )?, "RECONCILE_MAX_PER_RUN", OFF_OPENLY)?,
-                    budget: std::time::Duration::from_secs(at_least_one(env.parsed(
-                        "RECONCILE_BUDGET_SECONDS",
-                        defaults.budget.as_secs(),
-                        "a whole number of seconds, at least 1",
-                    )?, "RECONCILE_BUDGET_SECONDS", OFF_OPENLY)?),
-                    state_key: env.parsed(
-                        "RECONCILE_STATE_KEY",
-                        defaults.state_key.clone(),
-                        "an S3 key",
-                    )?,
-                    ..defaults
-                })
-            } else {
-                None
-            },
-            ingest_queue_url: reconcile_on
+            ingest_queue_url: reconcile
+                .is_some()
                 .then(|| {
                     env.required(
                         "INGEST_QUEUE_URL",
@@ -473,11 +407,99 @@ impl MonitorConfig {
                     )
                 })
                 .transpose()?,
+            reconcile,
             deadline_margin: env.deadline_margin()?,
             timeout: env.function_timeout(90)?,
             metrics_namespace: env.metrics_namespace()?,
         })
     }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Comma-separated unquoted Snowflake names, upper-cased (they are written into SHOW
+    /// statements, so only plain identifiers pass).
+    fn names(&self, variable: &'static str, default: &str) -> Result<Vec<String>, ConfigError> {
+        let value = self.parsed(variable, default.to_owned(), "comma-separated names")?;
+        let names: Vec<String> = value
+            .split(',')
+            .map(|n| n.trim().to_ascii_uppercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let plain = |n: &String| {
+            n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        };
+        if names.iter().all(plain) {
+            Ok(names)
+        } else {
+            Err(ConfigError {
+                variable,
+                problem: format!("is '{value}'"),
+                expected: "comma-separated unquoted Snowflake names, e.g. TSK_SCD_RAW,MY_OTHER_TASK",
+            })
+        }
+    }
+
+    /// Whole minutes, 0 to 14 days (the longest history Snowflake's functions keep).
+    fn minutes(
+        &self,
+        variable: &'static str,
+        default: i64,
+    ) -> Result<chrono::TimeDelta, ConfigError> {
+        let value: i64 = self.parsed(variable, default, "a whole number of minutes, 0 to 20160")?;
+        if (0..=20_160).contains(&value) {
+            Ok(chrono::TimeDelta::minutes(value))
+        } else {
+            Err(ConfigError {
+                variable,
+                problem: format!("is {value}"),
+                expected: "a whole number of minutes, 0 to 20160 (14 days)",
+            })
+        }
+    }
+}
+
+/// Reconciliation's settings, or `None` with `RECONCILE=false`.
+fn reconcile_settings<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<crate::monitor::ReconcileSettings>, ConfigError> {
+    if !env.flag("RECONCILE", true)? {
+        return Ok(None);
+    }
+    let defaults = crate::monitor::ReconcileSettings::new(
+        &env.key_prefix("PREFIX", "stream_data/")?,
+        &env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
+    );
+    let max_per_run = env.parsed(
+        "RECONCILE_MAX_PER_RUN",
+        defaults.max_per_run,
+        "a whole number of files, at least 1",
+    )?;
+    let budget_seconds = env.parsed(
+        "RECONCILE_BUDGET_SECONDS",
+        defaults.budget.as_secs(),
+        "a whole number of seconds, at least 1",
+    )?;
+    Ok(Some(crate::monitor::ReconcileSettings {
+        grace: env.minutes("RECONCILE_GRACE_MINUTES", 15)?,
+        max_attempts: env.parsed(
+            "RECONCILE_MAX_ATTEMPTS",
+            defaults.max_attempts,
+            "a whole number of announcements",
+        )?,
+        max_per_run: at_least_one(max_per_run, "RECONCILE_MAX_PER_RUN", OFF_OPENLY)?,
+        budget: std::time::Duration::from_secs(at_least_one(
+            budget_seconds,
+            "RECONCILE_BUDGET_SECONDS",
+            OFF_OPENLY,
+        )?),
+        state_key: env.parsed(
+            "RECONCILE_STATE_KEY",
+            defaults.state_key.clone(),
+            "an S3 key",
+        )?,
+        ..defaults
+    }))
 }
 
 /// What a reconciliation setting of 0 is told: it would switch reconciliation off quietly.

@@ -213,7 +213,10 @@ mod tests {
         };
         let json = serde_json::to_value(&written).unwrap();
         assert_eq!(json["key"], "stream_data/bad.csv");
-        assert!(json["problem_counts"].is_object(), "verdict fields at the top level: {json}");
+        assert!(
+            json["problem_counts"].is_object(),
+            "verdict fields at the top level: {json}"
+        );
         let read: QuarantineReport = serde_json::from_value(json).unwrap();
         assert_eq!(read, written);
     }

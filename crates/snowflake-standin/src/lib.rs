@@ -14,10 +14,12 @@ mod error;
 mod parse;
 pub mod pipe;
 mod scripting;
+mod scripts;
 mod server;
 mod session;
 mod show;
 pub mod statements;
+mod streams;
 mod tasks;
 pub mod translate;
 

@@ -288,7 +288,7 @@ impl Run<'_> {
         for (name, stream) in std::mem::take(&mut self.pending) {
             if let Err(error) = self
                 .conn
-                .execute_batch(&crate::engine::consume_stream_sql(&name, &stream))
+                .execute_batch(&crate::streams::consume_stream_sql(&name, &stream))
             {
                 self.rollback();
                 return Err(error.into());

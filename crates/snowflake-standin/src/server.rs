@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::catalog::Kind;
 use crate::error::SqlError;
 use crate::session::Session;
-use crate::{Fault, Shared, access, auth, statements};
+use crate::{Fault, Pipe, Shared, access, auth, statements};
 
 type Reply = Response<Full<Bytes>>;
 
@@ -152,17 +152,7 @@ fn snowpipe(
             ),
         )
     };
-    let allowed = {
-        let catalog = shared.engine.catalog();
-        let role = access::session_role(&catalog, user, None).map_err(|e| e.message);
-        match (catalog.get(Kind::Pipe, pipe_name), role) {
-            (Some(pipe), Ok(role)) => access::may_call_snowpipe(&catalog, &role, pipe, operation)
-                .map_err(|why| format!("role {role}: {why}")),
-            (None, _) => Err("no such pipe (names are case-sensitive)".into()),
-            (_, Err(why)) => Err(why),
-        }
-    };
-    if let Err(why) = allowed {
+    if let Err(why) = snowpipe_allowed(shared, user, pipe_name, operation) {
         tracing::info!(user, pipe = pipe_name, operation, %why, "stand-in refused a Snowpipe call");
         return not_found();
     }
@@ -171,39 +161,7 @@ fn snowpipe(
         return not_found();
     };
     match (method, operation) {
-        (&Method::POST, "insertFiles") => {
-            let Ok(request) = serde_json::from_slice::<Value>(body) else {
-                return snowpipe_error(StatusCode::BAD_REQUEST, "400", "the body is not JSON");
-            };
-            let Some(files) = request["files"].as_array() else {
-                return snowpipe_error(StatusCode::BAD_REQUEST, "400", "no files array");
-            };
-            if files.len() > 5000 {
-                return snowpipe_error(
-                    StatusCode::BAD_REQUEST,
-                    "400",
-                    "more than 5000 files in one request",
-                );
-            }
-            let paths: Option<Vec<String>> = files
-                .iter()
-                .map(|f| f["path"].as_str().map(str::to_owned))
-                .collect();
-            let Some(paths) = paths else {
-                return snowpipe_error(StatusCode::BAD_REQUEST, "400", "a file has no path");
-            };
-            let skipped = pipe.insert_files(&paths, now);
-            let mut answer = json!({"requestId": request_id, "responseCode": "SUCCESS"});
-            if query_value(query, "showSkippedFiles") == Some("true") {
-                answer["skippedFiles"] = json!(
-                    skipped
-                        .iter()
-                        .map(|p| json!({"path": p}))
-                        .collect::<Vec<_>>()
-                );
-            }
-            reply(StatusCode::OK, answer)
-        }
+        (&Method::POST, "insertFiles") => insert_files(pipe, body, query, request_id, now),
         (&Method::GET, "insertReport") => reply(
             StatusCode::OK,
             json!({
@@ -214,42 +172,105 @@ fn snowpipe(
                 "statistics": {"activeFiles": pipe.pending()},
             }),
         ),
-        (&Method::GET, "loadHistoryScan") => {
-            let parse = |name| {
-                query_value(query, name)
-                    .map(|v| v.replace("%3A", ":").replace("%2B", "+"))
-                    .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-                    .map(|t| t.to_utc())
-            };
-            let Some(start) = parse("startTimeInclusive") else {
-                return snowpipe_error(
-                    StatusCode::BAD_REQUEST,
-                    "400",
-                    "startTimeInclusive is required",
-                );
-            };
-            let end = parse("endTimeExclusive").unwrap_or(now).min(now);
-            let files = pipe.events_between(start, end);
-            // "rangeStartTime … of the oldest entry in the files included in the response",
-            // "rangeEndTime … of the latest entry".
-            let range = |pick: fn(&[crate::LoadRecord]) -> Option<&crate::LoadRecord>| {
-                pick(&files).map(|f| f.last_insert_time.clone())
-            };
-            reply(
-                StatusCode::OK,
-                json!({
-                    "pipe": pipe.name,
-                    "completeResult": true,
-                    "startTimeInclusive": start.to_rfc3339(),
-                    "endTimeExclusive": end.to_rfc3339(),
-                    "rangeStartTime": range(|f| f.first()),
-                    "rangeEndTime": range(|f| f.last()),
-                    "files": files,
-                }),
-            )
-        }
+        (&Method::GET, "loadHistoryScan") => load_history_scan(pipe, query, now),
         _ => snowpipe_error(StatusCode::NOT_FOUND, "404", "unknown Snowpipe operation"),
     }
+}
+
+/// Whether the user's default role may make this Snowpipe call on the pipe; why not, if not.
+fn snowpipe_allowed(
+    shared: &Shared,
+    user: &str,
+    pipe_name: &str,
+    operation: &str,
+) -> Result<(), String> {
+    let catalog = shared.engine.catalog();
+    let role = access::session_role(&catalog, user, None).map_err(|e| e.message);
+    match (catalog.get(Kind::Pipe, pipe_name), role) {
+        (Some(pipe), Ok(role)) => access::may_call_snowpipe(&catalog, &role, pipe, operation)
+            .map_err(|why| format!("role {role}: {why}")),
+        (None, _) => Err("no such pipe (names are case-sensitive)".into()),
+        (_, Err(why)) => Err(why),
+    }
+}
+
+/// insertFiles: at most 5,000 files, each with a path; paths loaded within 14 days are skipped
+/// (and listed with `showSkippedFiles=true`).
+fn insert_files(
+    pipe: &mut Pipe,
+    body: &[u8],
+    query: &str,
+    request_id: String,
+    now: DateTime<Utc>,
+) -> Reply {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return snowpipe_error(StatusCode::BAD_REQUEST, "400", "the body is not JSON");
+    };
+    let Some(files) = request["files"].as_array() else {
+        return snowpipe_error(StatusCode::BAD_REQUEST, "400", "no files array");
+    };
+    if files.len() > 5000 {
+        return snowpipe_error(
+            StatusCode::BAD_REQUEST,
+            "400",
+            "more than 5000 files in one request",
+        );
+    }
+    let paths: Option<Vec<String>> = files
+        .iter()
+        .map(|f| f["path"].as_str().map(str::to_owned))
+        .collect();
+    let Some(paths) = paths else {
+        return snowpipe_error(StatusCode::BAD_REQUEST, "400", "a file has no path");
+    };
+    let skipped = pipe.insert_files(&paths, now);
+    let mut answer = json!({"requestId": request_id, "responseCode": "SUCCESS"});
+    if query_value(query, "showSkippedFiles") == Some("true") {
+        answer["skippedFiles"] = json!(
+            skipped
+                .iter()
+                .map(|p| json!({"path": p}))
+                .collect::<Vec<_>>()
+        );
+    }
+    reply(StatusCode::OK, answer)
+}
+
+/// loadHistoryScan: the pipe's load events from `startTimeInclusive` (required) to
+/// `endTimeExclusive` (default now).
+fn load_history_scan(pipe: &Pipe, query: &str, now: DateTime<Utc>) -> Reply {
+    let parse = |name| {
+        query_value(query, name)
+            .map(|v| v.replace("%3A", ":").replace("%2B", "+"))
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.to_utc())
+    };
+    let Some(start) = parse("startTimeInclusive") else {
+        return snowpipe_error(
+            StatusCode::BAD_REQUEST,
+            "400",
+            "startTimeInclusive is required",
+        );
+    };
+    let end = parse("endTimeExclusive").unwrap_or(now).min(now);
+    let files = pipe.events_between(start, end);
+    // "rangeStartTime … of the oldest entry in the files included in the response",
+    // "rangeEndTime … of the latest entry".
+    let range = |pick: fn(&[crate::LoadRecord]) -> Option<&crate::LoadRecord>| {
+        pick(&files).map(|f| f.last_insert_time.clone())
+    };
+    reply(
+        StatusCode::OK,
+        json!({
+            "pipe": pipe.name,
+            "completeResult": true,
+            "startTimeInclusive": start.to_rfc3339(),
+            "endTimeExclusive": end.to_rfc3339(),
+            "rangeStartTime": range(|f| f.first()),
+            "rangeEndTime": range(|f| f.last()),
+            "files": files,
+        }),
+    )
 }
 
 /// POST /api/v2/statements: runs the statement as the user, with the request's role (or the

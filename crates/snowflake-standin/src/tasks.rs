@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::access;
 use crate::catalog::{Kind, TaskSpec, TaskState};
+use crate::ddl::short;
 use crate::engine::Engine;
 use crate::error::SqlError;
 use crate::scripting::{self, Block, Step};
@@ -48,6 +49,14 @@ struct Scheduled {
 }
 
 impl Engine {
+    /// The next run of `task` (short or full name) fails with `message` (fault injection).
+    pub fn fail_next_run(&self, task: &str, message: &str) {
+        self.failures.lock().expect("not poisoned").insert(
+            short(&task.to_ascii_uppercase()).to_owned(),
+            message.to_owned(),
+        );
+    }
+
     /// Runs the graph once, as a scheduled run of each started root does.
     pub fn run_task_graph(&self, scheduled: DateTime<Utc>) -> Vec<TaskRun> {
         let tasks: Vec<Scheduled> = self

@@ -192,7 +192,34 @@ pub fn check_guarantees(
     snowflake: &SnowflakeStandIn,
     submitted: &Submitted,
 ) -> Result<Vec<Check>, String> {
-    let mut checks = Vec::new();
+    Ok(vec![
+        every_valid_file_submitted(submitted),
+        loaded_exactly_once(snowflake, submitted)?,
+        customer_is_newest_row(snowflake)?,
+        history_is_well_formed(snowflake)?,
+        super::oracle::history_check(snowflake)?,
+    ])
+}
+
+fn every_valid_file_submitted(submitted: &Submitted) -> Check {
+    let never_submitted = submitted
+        .generated_valid
+        .difference(&submitted.keys)
+        .count();
+    Check {
+        guarantee: "every valid file generated was submitted",
+        passed: never_submitted == 0,
+        detail: format!(
+            "{} valid files generated, {never_submitted} never submitted",
+            submitted.generated_valid.len()
+        ),
+    }
+}
+
+fn loaded_exactly_once(
+    snowflake: &SnowflakeStandIn,
+    submitted: &Submitted,
+) -> Result<Check, String> {
     // This run's files only: a resumed state folder holds earlier runs' rows too.
     let paths = if submitted.keys.is_empty() {
         "NULL".to_owned()
@@ -224,27 +251,20 @@ pub fn check_guarantees(
         snowflake,
         "SELECT count(*) - count(DISTINCT (_FILE_NAME, _FILE_ROW_NUMBER)) FROM CUSTOMER_RAW",
     )?;
-    let never_submitted = submitted
-        .generated_valid
-        .difference(&submitted.keys)
-        .count();
-    checks.push(Check {
-        guarantee: "every valid file generated was submitted",
-        passed: never_submitted == 0,
-        detail: format!(
-            "{} valid files generated, {never_submitted} never submitted",
-            submitted.generated_valid.len()
-        ),
-    });
-    checks.push(Check {
+    Ok(Check {
         guarantee: "every valid file loaded exactly once",
-        passed: duplicates == 0 && raw_rows == submitted.rows && loaded_files == submitted.keys.len() as u64,
+        passed: duplicates == 0
+            && raw_rows == submitted.rows
+            && loaded_files == submitted.keys.len() as u64,
         detail: format!(
             "{} files with {} rows submitted; CUSTOMER_RAW holds {raw_rows} of their rows from {loaded_files} files; {duplicates} file rows loaded twice",
             submitted.keys.len(),
             submitted.rows
         ),
-    });
+    })
+}
+
+fn customer_is_newest_row(snowflake: &SnowflakeStandIn) -> Result<Check, String> {
     let newest_mismatches = number(
         snowflake,
         "WITH newest AS (
@@ -260,11 +280,14 @@ pub fn check_guarantees(
                 OR n.EMAIL IS DISTINCT FROM c.EMAIL OR n.STREET IS DISTINCT FROM c.STREET OR n.CITY IS DISTINCT FROM c.CITY
                 OR n.STATE IS DISTINCT FROM c.STATE OR n.COUNTRY IS DISTINCT FROM c.COUNTRY))",
     )?;
-    checks.push(Check {
+    Ok(Check {
         guarantee: "CUSTOMER is the newest loaded row per id",
         passed: newest_mismatches == 0,
         detail: format!("{newest_mismatches} ids differ from the newest row in CUSTOMER_RAW"),
-    });
+    })
+}
+
+fn history_is_well_formed(snowflake: &SnowflakeStandIn) -> Result<Check, String> {
     let wrong_current = number(
         snowflake,
         "SELECT count(*) FROM CUSTOMER c
@@ -285,13 +308,11 @@ pub fn check_guarantees(
          WHERE h.IS_CURRENT AND (h.FIRST_NAME IS DISTINCT FROM c.FIRST_NAME OR h.EMAIL IS DISTINCT FROM c.EMAIL
             OR h.STREET IS DISTINCT FROM c.STREET OR h.COUNTRY IS DISTINCT FROM c.COUNTRY)",
     )?;
-    checks.push(Check {
+    Ok(Check {
         guarantee: "history non-overlapping, one current version per live id, none for a deleted one",
         passed: wrong_current == 0 && overlaps == 0 && stale_current == 0,
         detail: format!(
             "{wrong_current} ids with the wrong number of current versions, {overlaps} overlapping versions, {stale_current} current versions unlike CUSTOMER"
         ),
-    });
-    checks.push(super::oracle::history_check(snowflake)?);
-    Ok(checks)
+    })
 }

@@ -231,37 +231,98 @@ pub async fn check_health<W: Warehouse>(
     deadline: Instant,
 ) -> Result<Health, SnowflakeError> {
     target.check().map_err(SnowflakeError::InvalidRequest)?;
-    let mut health = Health::default();
-    let window_start = |days: i64| {
-        let earliest = now - TimeDelta::days(days) + TimeDelta::minutes(5);
+    let window = Window { since, now };
+    let mut health = Health {
+        problems: failed_task_runs(warehouse, target, window, deadline).await?,
+        ..Health::default()
+    };
+    health
+        .problems
+        .extend(failed_loads(warehouse, target, window, deadline).await?);
+    pipe_status(warehouse, target, now, deadline, &mut health).await?;
+    health
+        .problems
+        .extend(suspended_tasks(warehouse, target, deadline).await?);
+    health
+        .problems
+        .extend(stale_streams(warehouse, target, deadline).await?);
+    // Last, and not fatal: whether an account allows a view over a stream is not settled by
+    // Snowflake's documentation, and the checks above must be reported either way.
+    match warehouse
+        .query(
+            &format!(
+                "SELECT UNMERGED_ROWS, OLDEST_UNMERGED_LOADED_AT FROM {}",
+                target.qualified(MERGE_LAG_VIEW)
+            ),
+            &[],
+            deadline,
+        )
+        .await
+    {
+        Ok(lag) => {
+            let (rows, seconds) = merge_lag(&lag, now);
+            health.unmerged_rows = Some(rows);
+            health.merge_lag_seconds = Some(seconds);
+        }
+        Err(error) => tracing::error!(%error, view = MERGE_LAG_VIEW, "the merge-lag check failed"),
+    }
+    Ok(health)
+}
+
+/// The time the history checks look back over.
+#[derive(Clone, Copy)]
+struct Window {
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl Window {
+    /// The window's start as a binding, no earlier than a history function keeping `days`
+    /// allows (less five minutes, for the clock between us and Snowflake).
+    fn start(self, days: i64) -> Binding {
+        let earliest = self.now - TimeDelta::days(days) + TimeDelta::minutes(5);
         Binding::Text(
-            since
+            self.since
                 .max(earliest)
                 .to_rfc3339_opts(SecondsFormat::Millis, true),
         )
-    };
+    }
+}
 
+async fn failed_task_runs<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    window: Window,
+    deadline: Instant,
+) -> Result<Vec<Problem>, SnowflakeError> {
     let tasks = warehouse
         .query(
             &task_failures_sql(target),
             &[
-                window_start(TASK_HISTORY_DAYS),
+                window.start(TASK_HISTORY_DAYS),
                 Binding::Text(target.schema.clone()),
             ],
             deadline,
         )
         .await?;
-    for row in 0..tasks.rows.len() {
-        health.problems.push(Problem::TaskFailed {
+    Ok((0..tasks.rows.len())
+        .map(|row| Problem::TaskFailed {
             task: text(&tasks, row, "NAME").unwrap_or_default(),
             state: text(&tasks, row, "STATE").unwrap_or_default(),
             query_id: text(&tasks, row, "QUERY_ID"),
             error_code: text(&tasks, row, "ERROR_CODE"),
             error_message: text(&tasks, row, "ERROR_MESSAGE"),
             scheduled_time: text(&tasks, row, "SCHEDULED_TIME").unwrap_or_default(),
-        });
-    }
+        })
+        .collect())
+}
 
+async fn failed_loads<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    window: Window,
+    deadline: Instant,
+) -> Result<Vec<Problem>, SnowflakeError> {
     let loads = warehouse
         .query(
             &format!(
@@ -271,21 +332,34 @@ pub async fn check_health<W: Warehouse>(
                  WHERE UPPER(STATUS) NOT IN ('LOADED', 'LOAD IN PROGRESS') ORDER BY LAST_LOAD_TIME",
                 db = target.database
             ),
-            &[Binding::Text(target.qualified(&target.table)), window_start(COPY_HISTORY_DAYS)],
+            &[
+                Binding::Text(target.qualified(&target.table)),
+                window.start(COPY_HISTORY_DAYS),
+            ],
             deadline,
         )
         .await?;
-    for row in 0..loads.rows.len() {
-        health.problems.push(Problem::LoadFailed {
+    Ok((0..loads.rows.len())
+        .map(|row| Problem::LoadFailed {
             file: text(&loads, row, "FILE_NAME").unwrap_or_default(),
             status: text(&loads, row, "STATUS").unwrap_or_default(),
             first_error: text(&loads, row, "FIRST_ERROR_MESSAGE"),
             rows_loaded: loads.get(row, "ROW_COUNT").and_then(Value::as_i128),
             errors: loads.get(row, "ERROR_COUNT").and_then(Value::as_i128),
             last_load_time: text(&loads, row, "LAST_LOAD_TIME").unwrap_or_default(),
-        });
-    }
+        })
+        .collect())
+}
 
+/// SYSTEM$PIPE_STATUS: a pipe not RUNNING is a problem; its pending files and the time since
+/// its last ingest go into `health`.
+async fn pipe_status<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    health: &mut Health,
+) -> Result<(), SnowflakeError> {
     let pipe = warehouse
         .query(
             "SELECT SYSTEM$PIPE_STATUS(?) AS STATUS",
@@ -311,63 +385,66 @@ pub async fn check_health<W: Warehouse>(
         .as_str()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| (now - t.to_utc()).num_seconds() as f64 / 60.0);
+    Ok(())
+}
 
-    let shown_tasks = warehouse
-        .query(
-            &format!("SHOW TASKS IN SCHEMA {}.{}", target.database, target.schema),
-            &[],
-            deadline,
-        )
-        .await?;
-    for row in 0..shown_tasks.rows.len() {
-        let name = text(&shown_tasks, row, "name").unwrap_or_default();
-        let suspended =
-            text(&shown_tasks, row, "state").is_some_and(|s| s.eq_ignore_ascii_case("suspended"));
-        if suspended && target.tasks.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
-            health.problems.push(Problem::TaskSuspended { task: name });
-        }
-    }
+/// The watched rows of a SHOW command whose `column` is `value`, by their `name`.
+async fn shown_with<W: Warehouse>(
+    warehouse: &W,
+    show: String,
+    (column, value): (&str, &str),
+    watched: &[String],
+    deadline: Instant,
+) -> Result<Vec<String>, SnowflakeError> {
+    let shown = warehouse.query(&show, &[], deadline).await?;
+    Ok((0..shown.rows.len())
+        .filter(|&row| text(&shown, row, column).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+        .filter_map(|row| text(&shown, row, "name"))
+        .filter(|name| watched.iter().any(|w| w.eq_ignore_ascii_case(name)))
+        .collect())
+}
 
-    let shown_streams = warehouse
-        .query(
-            &format!(
-                "SHOW STREAMS IN SCHEMA {}.{}",
-                target.database, target.schema
-            ),
-            &[],
-            deadline,
-        )
-        .await?;
-    for row in 0..shown_streams.rows.len() {
-        let name = text(&shown_streams, row, "name").unwrap_or_default();
-        let stale =
-            text(&shown_streams, row, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true"));
-        if stale && target.streams.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-            health.problems.push(Problem::StaleStream { stream: name });
-        }
-    }
+async fn suspended_tasks<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    deadline: Instant,
+) -> Result<Vec<Problem>, SnowflakeError> {
+    let show = format!("SHOW TASKS IN SCHEMA {}.{}", target.database, target.schema);
+    let names = shown_with(
+        warehouse,
+        show,
+        ("state", "suspended"),
+        &target.tasks,
+        deadline,
+    );
+    Ok(names
+        .await?
+        .into_iter()
+        .map(|task| Problem::TaskSuspended { task })
+        .collect())
+}
 
-    // Last, and not fatal: whether an account allows a view over a stream is not settled by
-    // Snowflake's documentation, and the checks above must be reported either way.
-    match warehouse
-        .query(
-            &format!(
-                "SELECT UNMERGED_ROWS, OLDEST_UNMERGED_LOADED_AT FROM {}",
-                target.qualified(MERGE_LAG_VIEW)
-            ),
-            &[],
-            deadline,
-        )
-        .await
-    {
-        Ok(lag) => {
-            let (rows, seconds) = merge_lag(&lag, now);
-            health.unmerged_rows = Some(rows);
-            health.merge_lag_seconds = Some(seconds);
-        }
-        Err(error) => tracing::error!(%error, view = MERGE_LAG_VIEW, "the merge-lag check failed"),
-    }
-    Ok(health)
+async fn stale_streams<W: Warehouse>(
+    warehouse: &W,
+    target: &MonitorTarget,
+    deadline: Instant,
+) -> Result<Vec<Problem>, SnowflakeError> {
+    let show = format!(
+        "SHOW STREAMS IN SCHEMA {}.{}",
+        target.database, target.schema
+    );
+    let names = shown_with(
+        warehouse,
+        show,
+        ("stale", "true"),
+        &target.streams,
+        deadline,
+    );
+    Ok(names
+        .await?
+        .into_iter()
+        .map(|stream| Problem::StaleStream { stream })
+        .collect())
 }
 
 /// The view's row: how many rows wait, and for how many seconds the oldest has (0 when none).
