@@ -88,7 +88,6 @@ fn pipectl(env: &BTreeMap<String, String>, args: &[&str]) -> (Option<i32>, Strin
 /// Writes an object to the stand-in's bucket as any producer would (nothing ingests it:
 /// `--serve` delivers no notifications).
 fn put(env: &BTreeMap<String, String>, key: &str, body: Vec<u8>) {
-    use pipeline::ports::ObjectStore;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = pipeline::aws::S3Store::new(

@@ -17,7 +17,6 @@ use pipeline::monitor::reconcile::FileStatus;
 use pipeline::monitor::{
     Monitor, MonitorSettings, MonitorTarget, Problem, ReconcileSettings, reconcile,
 };
-use pipeline::ports::ObjectStore;
 use pipeline::quarantine::{ReplayError, list_quarantined, replay};
 use tokio::time::Instant;
 

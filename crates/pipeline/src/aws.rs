@@ -11,8 +11,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
 use crate::ports::{
-    ListedObject, ObjectReader, ObjectStore, PutOutcome, StoreError, SwapOutcome, UploadedPart,
-    VersionedObject,
+    ListedObject, ObjectReader, PutOutcome, StoreError, SwapOutcome, UploadedPart, VersionedObject,
 };
 use crate::snowflake_settings::{FixedSettings, SettingsError, SettingsSource, SnowflakeSettings};
 
@@ -121,7 +120,8 @@ pub fn s3_client_for_endpoint(endpoint: &str, access_key: &str, secret_key: &str
     Client::from_conf(config)
 }
 
-/// [`ObjectStore`] over one S3 bucket.
+/// One S3 bucket, through aws-sdk-s3: the only object store the pipeline has, so a type and not
+/// a trait. Tests point it at the S3 stand-in (`s3_client_for_endpoint`).
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
@@ -182,12 +182,15 @@ fn is_precondition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> b
     err.code() == Some("PreconditionFailed")
 }
 
-impl ObjectStore for S3Store {
-    fn bucket(&self) -> &str {
+/// The bucket operations the pipeline relies on: create-only writes, compare-and-swap
+/// replaces, streaming reads, listings, copies and deletes.
+impl S3Store {
+    pub fn bucket(&self) -> &str {
         &self.bucket
     }
 
-    async fn get_object(&self, key: &str) -> Result<Option<ObjectReader>, StoreError> {
+    /// Opens an object for reading; `Ok(None)` when the key does not exist.
+    pub async fn get_object(&self, key: &str) -> Result<Option<ObjectReader>, StoreError> {
         let result = self
             .client
             .get_object()
@@ -202,7 +205,8 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
+    /// Reads a small object whole with its ETag; `Ok(None)` when the key does not exist.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<VersionedObject>, StoreError> {
         let output = match self
             .client
             .get_object()
@@ -229,7 +233,8 @@ impl ObjectStore for S3Store {
         }))
     }
 
-    async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, StoreError> {
+    /// Every object whose key starts with `prefix`, in key order (all pages).
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, StoreError> {
         let mut pages = self
             .client
             .list_objects_v2()
@@ -261,7 +266,10 @@ impl ObjectStore for S3Store {
         Ok(objects)
     }
 
-    async fn replace_if_unchanged(
+    /// Writes `body` only if the object is still the version read (`If-Match: <e_tag>`), or, for
+    /// `None`, only if it does not exist yet (`If-None-Match: *`): two writers that read the same
+    /// version cannot both succeed.
+    pub async fn replace_if_unchanged(
         &self,
         key: &str,
         body: Bytes,
@@ -293,7 +301,8 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn copy_object(&self, from: &str, to: &str) -> Result<(), StoreError> {
+    /// Copies an object within the bucket (overwriting the target).
+    pub async fn copy_object(&self, from: &str, to: &str) -> Result<(), StoreError> {
         // CopySource is `bucket/key`, URL-encoded.
         let source = format!(
             "{}/{}",
@@ -311,7 +320,8 @@ impl ObjectStore for S3Store {
             .map_err(|err| self.error("CopyObject", from, err))
     }
 
-    async fn delete_object(&self, key: &str) -> Result<(), StoreError> {
+    /// Deletes an object; deleting a missing key succeeds, as on S3.
+    pub async fn delete_object(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -322,7 +332,7 @@ impl ObjectStore for S3Store {
             .map_err(|err| self.error("DeleteObject", key, err))
     }
 
-    async fn put_if_absent(
+    pub async fn put_if_absent(
         &self,
         key: &str,
         body: Bytes,
@@ -345,7 +355,12 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+    /// Starts a multipart upload; returns its upload id.
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StoreError> {
         let output = self
             .client
             .create_multipart_upload()
@@ -364,7 +379,7 @@ impl ObjectStore for S3Store {
         })
     }
 
-    async fn upload_part(
+    pub async fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
@@ -388,7 +403,8 @@ impl ObjectStore for S3Store {
         })
     }
 
-    async fn complete_multipart_if_absent(
+    /// Completes the upload only if the key does not exist yet.
+    pub async fn complete_multipart_if_absent(
         &self,
         key: &str,
         upload_id: &str,
@@ -424,7 +440,7 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
         self.client
             .abort_multipart_upload()
             .bucket(&self.bucket)

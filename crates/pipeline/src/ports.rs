@@ -1,4 +1,7 @@
-//! The small traits the handlers depend on, so tests and `pipectl` run them against stand-ins.
+//! The small traits the handlers depend on where a part has more than one implementation (the
+//! ingest queue: SQS or in-process), and the object-store types `aws::S3Store` speaks in. The
+//! bucket itself is `aws::S3Store`, with no trait: it has one implementation, and tests run it
+//! against the S3 stand-in over real HTTP.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,86 +59,6 @@ pub struct StoreError {
     pub message: String,
     /// Throttling, 5xx, timeouts and connection errors: worth retrying.
     pub retryable: bool,
-}
-
-/// One bucket: create-only writes, streaming reads, copies and deletes.
-pub trait ObjectStore: Send + Sync {
-    fn bucket(&self) -> &str;
-
-    /// Opens an object for reading; `Ok(None)` when the key does not exist.
-    fn get_object(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<ObjectReader>, StoreError>> + Send;
-
-    /// Reads a small object whole with its ETag; `Ok(None)` when the key does not exist.
-    fn get_versioned(
-        &self,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<VersionedObject>, StoreError>> + Send;
-
-    /// Writes `body` only if the object is still the version read (`If-Match: <e_tag>`), or, for
-    /// `None`, only if it does not exist yet (`If-None-Match: *`): two writers that read the same
-    /// version cannot both succeed.
-    fn replace_if_unchanged(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-        read_e_tag: Option<&str>,
-    ) -> impl Future<Output = Result<SwapOutcome, StoreError>> + Send;
-
-    /// Every object whose key starts with `prefix`, in key order (all pages).
-    fn list_objects(
-        &self,
-        prefix: &str,
-    ) -> impl Future<Output = Result<Vec<ListedObject>, StoreError>> + Send;
-
-    /// Copies an object within the bucket (overwriting the target).
-    fn copy_object(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Deletes an object; deleting a missing key succeeds, as on S3.
-    fn delete_object(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn put_if_absent(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
-
-    /// Starts a multipart upload; returns its upload id.
-    fn create_multipart(
-        &self,
-        key: &str,
-        content_type: &str,
-    ) -> impl Future<Output = Result<String, StoreError>> + Send;
-
-    fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: i32,
-        body: Bytes,
-    ) -> impl Future<Output = Result<UploadedPart, StoreError>> + Send;
-
-    /// Completes the upload only if the key does not exist yet.
-    fn complete_multipart_if_absent(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[UploadedPart],
-    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
-
-    fn abort_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A failed send to the ingest queue.

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use crate::aws::S3Store;
 use crate::ingest::IngestSettings;
-use crate::ports::{ObjectStore, PutOutcome, StoreError};
+use crate::ports::{PutOutcome, StoreError};
 use crate::validate::{ValidationReport, validate_read};
 
 /// Suffix of the report written beside each quarantined file.
@@ -69,8 +70,8 @@ pub const MAX_COPY_BYTES: u64 = 5 * 1000 * 1000 * 1000;
 /// is safe to repeat, so a retried event finishes an interrupted quarantine. A file too large
 /// for one CopyObject stays where it is with its report in quarantine (nothing is lost, and
 /// reconciliation counts the report as the quarantine); the stage's lifecycle rule expires it.
-pub(crate) async fn quarantine<S: ObjectStore>(
-    store: &S,
+pub(crate) async fn quarantine(
+    store: &S3Store,
     settings: &IngestSettings,
     key: &str,
     report: &ValidationReport,
@@ -101,8 +102,8 @@ pub(crate) async fn quarantine<S: ObjectStore>(
 }
 
 /// Every quarantined file with its report's first error, oldest first.
-pub async fn list_quarantined<S: ObjectStore>(
-    store: &S,
+pub async fn list_quarantined(
+    store: &S3Store,
     settings: &IngestSettings,
 ) -> Result<Vec<QuarantinedFile>, StoreError> {
     let objects = store.list_objects(&settings.quarantine_prefix).await?;
@@ -136,8 +137,8 @@ pub async fn list_quarantined<S: ObjectStore>(
 
 /// Validates `fixed` (or the quarantined bytes as they are) and, if valid, writes it to the
 /// stage under a new key derived from the original and `now`. Returns the new key.
-pub async fn replay<S: ObjectStore>(
-    store: &S,
+pub async fn replay(
+    store: &S3Store,
     settings: &IngestSettings,
     quarantined_key: &str,
     fixed: Option<Bytes>,
@@ -182,7 +183,7 @@ pub fn replay_key(original: &str, now: DateTime<Utc>) -> String {
     format!("{stem}.replay-{}{extension}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
-async fn read_whole<S: ObjectStore>(store: &S, key: &str) -> Result<Bytes, ReplayError> {
+async fn read_whole(store: &S3Store, key: &str) -> Result<Bytes, ReplayError> {
     let mut reader = store
         .get_object(key)
         .await?

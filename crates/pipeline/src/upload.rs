@@ -4,8 +4,9 @@
 use bytes::Bytes;
 use tracing::{info, warn};
 
+use crate::aws::S3Store;
 use crate::generator::CsvChunks;
-use crate::ports::{ObjectStore, PutOutcome, StoreError};
+use crate::ports::{PutOutcome, StoreError};
 
 /// Files up to this size go up in one PUT; larger ones as multipart parts of this size.
 /// S3 parts must be at least 5 MiB (except the last) and at most 10,000, so files up to
@@ -43,8 +44,8 @@ impl UploadError {
 }
 
 /// Uploads everything `chunks` produces to `key`, create-only.
-pub async fn upload_chunks<S: ObjectStore>(
-    store: &S,
+pub async fn upload_chunks(
+    store: &S3Store,
     key: &str,
     content_type: &str,
     mut chunks: CsvChunks,
@@ -129,7 +130,7 @@ pub async fn upload_chunks<S: ObjectStore>(
     }
 }
 
-async fn abort_quietly<S: ObjectStore>(store: &S, key: &str, upload_id: &str) {
+async fn abort_quietly(store: &S3Store, key: &str, upload_id: &str) {
     if let Err(err) = store.abort_multipart(key, upload_id).await {
         warn!(key, upload_id, error = %err, "could not abort multipart upload");
     }

@@ -13,7 +13,6 @@ use pipeline::monitor::alert::Webhook;
 use pipeline::monitor::{
     Monitor, MonitorError, MonitorSettings, MonitorState, MonitorTarget, Problem, Warehouse,
 };
-use pipeline::ports::ObjectStore;
 use snowflake::sql_api::{Column, Value};
 use snowflake::{Binding, ResultSet, SnowflakeError};
 use tokio::sync::Barrier;
@@ -204,7 +203,7 @@ async fn fixture(shown: Shown) -> Fixture {
     }
 }
 
-fn monitor(store: &S3Store, webhook: Option<Webhook>) -> Monitor<S3Store> {
+fn monitor(store: &S3Store, webhook: Option<Webhook>) -> Monitor {
     let settings = MonitorSettings {
         state_key: STATE_KEY.into(),
         overlap: TimeDelta::minutes(60),

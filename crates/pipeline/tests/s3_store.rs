@@ -4,7 +4,7 @@ use bytes::Bytes;
 use devstack::S3StandIn;
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::generator::{CsvChunks, CustomerStream, FileId, GeneratorSettings, generate_bytes};
-use pipeline::ports::{ObjectStore, PutOutcome, SwapOutcome};
+use pipeline::ports::{PutOutcome, SwapOutcome};
 use pipeline::upload::{MULTIPART_THRESHOLD, upload_chunks};
 
 struct Fixture {

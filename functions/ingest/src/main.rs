@@ -35,10 +35,7 @@ async fn main() -> Result<(), Error> {
     }
 }
 
-async fn serve<P: PipeLoader>(
-    ingest: Ingest<S3Store, P>,
-    config: &IngestConfig,
-) -> Result<(), Error> {
+async fn serve<P: PipeLoader>(ingest: Ingest<P>, config: &IngestConfig) -> Result<(), Error> {
     let ingest = &ingest;
     let (margin, timeout) = (config.deadline_margin, config.timeout);
     pipeline::lambda::run(

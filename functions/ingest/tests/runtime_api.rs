@@ -11,7 +11,6 @@ use devstack::lambda_api::stop_and_read_json_lines;
 use devstack::{Outcome, RuntimeApiStandIn, S3StandIn, SnowflakeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
-use pipeline::ports::ObjectStore;
 use serde_json::Value;
 
 const S3_EVENT: &str = include_str!("../../../events/ingest-s3.json");

@@ -13,7 +13,6 @@ use devstack::{Outcome, RuntimeApiStandIn, S3StandIn, SnowflakeFake};
 use pipeline::aws::{S3Store, s3_client_for_endpoint};
 use pipeline::generator::{FileId, GeneratorSettings, generate_bytes};
 use pipeline::ingest::events::ObjectCreatedEvent;
-use pipeline::ports::ObjectStore;
 use serde_json::{Value, json};
 
 /// The ingest binary under the Runtime API stand-in, with `keys` present in the bucket as

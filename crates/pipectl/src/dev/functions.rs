@@ -15,8 +15,7 @@ use super::DevArgs;
 use super::stack::Stack;
 
 /// The monitor function's handler on the stand-ins: no webhook, the in-process ingest queue.
-pub(super) type DevMonitor =
-    MonitorHandler<pipeline::aws::S3Store, FixedSettings, InProcessQueue, FixedWebhookUrl>;
+pub(super) type DevMonitor = MonitorHandler<FixedSettings, InProcessQueue, FixedWebhookUrl>;
 
 pub(super) struct Functions {
     pub generator: GeneratorConfig,

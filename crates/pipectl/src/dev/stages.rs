@@ -14,7 +14,7 @@ use pipeline::generator::FileId;
 use pipeline::generator::handler::{ScheduledEvent, generate_scheduled_file};
 use pipeline::ingest::handler::{Answer, Ingest};
 use pipeline::ingest::{Delivery, IngestSettings, Outcome, parse_delivery};
-use pipeline::ports::{ObjectStore, PutOutcome};
+use pipeline::ports::PutOutcome;
 use snowflake_standin::RunState;
 use tokio::time::Instant;
 

@@ -3,9 +3,10 @@
 //! finds its file already written and succeeds without writing again. The Lambda binary and
 //! `pipectl dev` both run this.
 
+use crate::aws::S3Store;
 use crate::config::GeneratorConfig;
 use crate::generator::{BadEventId, CsvChunks, CustomerStream, FileId};
-use crate::ports::{ObjectStore, PutOutcome};
+use crate::ports::PutOutcome;
 use crate::upload::{MULTIPART_THRESHOLD, UploadError, upload_chunks};
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde::Serialize;
@@ -36,8 +37,8 @@ pub enum GenerateError {
     Upload(#[from] UploadError),
 }
 
-pub async fn generate_scheduled_file<S: ObjectStore>(
-    store: &S,
+pub async fn generate_scheduled_file(
+    store: &S3Store,
     config: &GeneratorConfig,
     event: ScheduledEvent,
 ) -> Result<GeneratedFile, GenerateError> {

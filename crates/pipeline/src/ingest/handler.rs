@@ -12,10 +12,10 @@ use super::{
     Delivery, IngestError, IngestSettings, IngestStats, ObjectRef, Outcome, PipeLoader,
     ingest_objects, parse_delivery,
 };
-use crate::ports::ObjectStore;
+use crate::aws::S3Store;
 
-pub struct Ingest<S, P> {
-    store: S,
+pub struct Ingest<P> {
+    store: S3Store,
     pipe: P,
     settings: IngestSettings,
 }
@@ -74,8 +74,8 @@ impl Answer {
     }
 }
 
-impl<S: ObjectStore, P: PipeLoader> Ingest<S, P> {
-    pub fn new(store: S, pipe: P, settings: IngestSettings) -> Self {
+impl<P: PipeLoader> Ingest<P> {
+    pub fn new(store: S3Store, pipe: P, settings: IngestSettings) -> Self {
         Ingest {
             store,
             pipe,
@@ -83,7 +83,7 @@ impl<S: ObjectStore, P: PipeLoader> Ingest<S, P> {
         }
     }
 
-    pub fn store(&self) -> &S {
+    pub fn store(&self) -> &S3Store {
         &self.store
     }
 

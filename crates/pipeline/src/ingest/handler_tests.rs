@@ -7,7 +7,6 @@ use std::time::Duration;
 use crate::aws::{S3Store, s3_client_for_endpoint};
 use crate::generator::{FileId, GeneratorSettings, generate_bytes};
 use crate::ingest::IngestSettings;
-use crate::ports::ObjectStore;
 use bytes::Bytes;
 use devstack::snowflake_fake::Reply;
 use devstack::{S3StandIn, SnowflakeFake};
@@ -27,7 +26,7 @@ const MALFORMED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/malform
 struct Fixture {
     s3: S3StandIn,
     snowpipe: SnowflakeFake,
-    ingest: Ingest<S3Store, Snowpipe>,
+    ingest: Ingest<Snowpipe>,
 }
 
 async fn fixture(replies: Vec<Reply>) -> Fixture {

@@ -15,7 +15,8 @@ use tracing::{info, warn};
 
 pub use events::{Delivery, ObjectRef, SqsItem, parse_delivery};
 
-use crate::ports::{ObjectStore, StoreError};
+use crate::aws::S3Store;
+use crate::ports::StoreError;
 use crate::snowflake_settings::SettingsError;
 use crate::validate::{FileValidator, SizeLimits, ValidationReport};
 
@@ -158,8 +159,8 @@ pub struct IngestStats {
 /// Files are validated smallest first, each within a fair share of the time left, so one slow
 /// or pathological file fails on its own while the others of the batch still get their results;
 /// the valid ones are then submitted together.
-pub async fn ingest_objects<S: ObjectStore, P: PipeLoader>(
-    store: &S,
+pub async fn ingest_objects<P: PipeLoader>(
+    store: &S3Store,
     pipe: &P,
     settings: &IngestSettings,
     objects: &[ObjectRef],
@@ -271,11 +272,7 @@ fn fair_share(validation_deadline: Instant, files_left: usize) -> Instant {
     now + left / files_left.max(1) as u32
 }
 
-fn skip_reason<S: ObjectStore>(
-    store: &S,
-    settings: &IngestSettings,
-    object: &ObjectRef,
-) -> Option<String> {
+fn skip_reason(store: &S3Store, settings: &IngestSettings, object: &ObjectRef) -> Option<String> {
     let key = &object.key;
     if object.bucket != store.bucket() {
         return Some(format!(
@@ -302,8 +299,8 @@ fn skip_reason<S: ObjectStore>(
 /// Streams the object through the validator until its end, a size limit or `file_deadline`;
 /// `Ok(None)` when it does not exist (any more). An object announced as larger than the limit
 /// is judged without being read.
-async fn validate_object<S: ObjectStore>(
-    store: &S,
+async fn validate_object(
+    store: &S3Store,
     object: &ObjectRef,
     limits: SizeLimits,
     file_deadline: Instant,

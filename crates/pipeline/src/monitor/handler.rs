@@ -12,12 +12,13 @@ use super::alert::{Webhook, WebhookUrlSource};
 use super::{
     Monitor, MonitorError, MonitorSettings, MonitorTarget, ReconcileSettings, RunReport, reconcile,
 };
+use crate::aws::S3Store;
 use crate::config::MonitorConfig;
-use crate::ports::{NotificationQueue, ObjectStore};
+use crate::ports::NotificationQueue;
 use crate::snowflake_settings::{SettingsError, SettingsSource, SnowflakeSettings};
 
-pub struct MonitorHandler<S, Src, Q, W> {
-    monitor: Monitor<S>,
+pub struct MonitorHandler<Src, Q, W> {
+    monitor: Monitor,
     source: Src,
     /// The alert webhook's URL, read at each run (a secret, so never held in configuration).
     webhook_url: Option<W>,
@@ -87,13 +88,11 @@ impl MonitorRun {
     }
 }
 
-impl<S: ObjectStore, Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSource>
-    MonitorHandler<S, Src, Q, W>
-{
+impl<Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSource> MonitorHandler<Src, Q, W> {
     /// `ingest_queue` is where reconciliation announces files (config.ingest_queue_url);
     /// `webhook_url` reads the alert webhook (config.alert_webhook_secret).
     pub fn new(
-        store: S,
+        store: S3Store,
         source: Src,
         ingest_queue: Option<Q>,
         webhook_url: Option<W>,

@@ -24,7 +24,7 @@ struct Fixture {
     s3: S3StandIn,
     snowflake: SnowflakeFake,
     queue: InProcessQueue,
-    handler: MonitorHandler<S3Store, FixedSettings, InProcessQueue, FixedWebhookUrl>,
+    handler: MonitorHandler<FixedSettings, InProcessQueue, FixedWebhookUrl>,
 }
 
 fn config(base_url: &str, pipe: &str, extra: &[(&'static str, &'static str)]) -> MonitorConfig {

@@ -16,9 +16,10 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{MonitorTarget, Problem, Warehouse};
+use crate::aws::S3Store;
 use crate::ingest::events::object_created_notification;
 use crate::ingest::{IngestSettings, ObjectRef, Outcome, PipeLoader, ingest_objects};
-use crate::ports::{ListedObject, NotificationQueue, ObjectStore, StoreError, SwapOutcome};
+use crate::ports::{ListedObject, NotificationQueue, StoreError, SwapOutcome};
 
 /// Files older than this are left alone: COPY_HISTORY and Snowpipe's load memory keep 14 days,
 /// so an older file announced again could be loaded a second time.
@@ -94,8 +95,8 @@ pub enum ReconcileError {
 }
 
 /// Classifies every stage object last modified in `[since, until)`.
-pub async fn survey<S: ObjectStore, W: Warehouse>(
-    store: &S,
+pub async fn survey<W: Warehouse>(
+    store: &S3Store,
     warehouse: &W,
     target: &MonitorTarget,
     settings: &ReconcileSettings,
@@ -221,8 +222,8 @@ async fn load_history<W: Warehouse>(
 /// with the ingest user's key): each is validated, then quarantined or submitted (valid ones
 /// together, in as few insertFiles calls as its limit allows). Nothing reaches Snowflake
 /// unvalidated.
-pub async fn resubmit<S: ObjectStore, P: PipeLoader>(
-    store: &S,
+pub async fn resubmit<P: PipeLoader>(
+    store: &S3Store,
     pipe: &P,
     settings: &ReconcileSettings,
     findings: &[&Finding],
@@ -273,8 +274,8 @@ impl ReconcileState {
 
 /// The files given up on as the last run left them: what the monitor reports when this run's
 /// reconciliation failed, so FilesNotLoading does not clear by itself.
-pub async fn given_up<S: ObjectStore>(
-    store: &S,
+pub async fn given_up(
+    store: &S3Store,
     settings: &ReconcileSettings,
 ) -> Result<Vec<Problem>, StoreError> {
     let state: ReconcileState = match store.get_versioned(&settings.state_key).await? {
@@ -307,8 +308,8 @@ pub struct ReconcileReport {
 /// announce them on the ingest queue, then count an attempt only for each announcement that
 /// was sent. Files at `max_attempts` are reported instead. It stops at its own budget or
 /// `deadline`, whichever comes first.
-pub async fn reconcile<S: ObjectStore, W: Warehouse, Q: NotificationQueue>(
-    store: &S,
+pub async fn reconcile<W: Warehouse, Q: NotificationQueue>(
+    store: &S3Store,
     warehouse: &W,
     queue: &Q,
     target: &MonitorTarget,
@@ -449,8 +450,8 @@ fn plan<'a>(
 }
 
 /// Replaces the state if it is still the version read; false when another run changed it.
-async fn swap<S: ObjectStore>(
-    store: &S,
+async fn swap(
+    store: &S3Store,
     settings: &ReconcileSettings,
     state: &ReconcileState,
     read_e_tag: Option<&str>,
@@ -469,8 +470,8 @@ async fn swap<S: ObjectStore>(
 
 /// After the sends: an attempt for each file announced, and the claim released for each claimed
 /// file that was not, on the latest state (read again, so a concurrent change is kept).
-async fn record_sent<S: ObjectStore>(
-    store: &S,
+async fn record_sent(
+    store: &S3Store,
     settings: &ReconcileSettings,
     due: &[&Finding],
     announced: &[String],
@@ -499,9 +500,9 @@ async fn record_sent<S: ObjectStore>(
 impl ReconcileState {
     /// Keeps the entries of files given up on that aged out of the survey while they are still
     /// in the stage (see [`still_stuck`]).
-    async fn given_up_kept<S: ObjectStore>(
+    async fn given_up_kept(
         &mut self,
-        store: &S,
+        store: &S3Store,
         settings: &ReconcileSettings,
         previous: &ReconcileState,
         findings: &[Finding],
@@ -519,8 +520,8 @@ impl ReconcileState {
 /// stage or an operator removes their entry from the state: FilesNotLoading must not clear by
 /// itself while a file is still unloaded. Files that loaded, were quarantined or left are
 /// forgotten with the new state.
-async fn still_stuck<S: ObjectStore>(
-    store: &S,
+async fn still_stuck(
+    store: &S3Store,
     settings: &ReconcileSettings,
     state: &ReconcileState,
     findings: &[Finding],

@@ -9,7 +9,8 @@ use tracing::{error, info, warn};
 
 use super::alert::{Webhook, alert_text};
 use super::{Health, MonitorState, MonitorTarget, Problem, Warehouse, check_health};
-use crate::ports::{ObjectStore, StoreError, SwapOutcome};
+use crate::aws::S3Store;
+use crate::ports::{StoreError, SwapOutcome};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorSettings {
@@ -42,14 +43,14 @@ pub struct RunReport {
     pub alert: Option<Result<(), String>>,
 }
 
-pub struct Monitor<S> {
-    store: S,
+pub struct Monitor {
+    store: S3Store,
     settings: MonitorSettings,
     webhook: Option<Webhook>,
 }
 
-impl<S: ObjectStore> Monitor<S> {
-    pub fn new(store: S, settings: MonitorSettings, webhook: Option<Webhook>) -> Self {
+impl Monitor {
+    pub fn new(store: S3Store, settings: MonitorSettings, webhook: Option<Webhook>) -> Self {
         Monitor {
             store,
             settings,
@@ -58,7 +59,7 @@ impl<S: ObjectStore> Monitor<S> {
     }
 
     /// The bucket holding the state (reconciliation lists the stage in it).
-    pub fn store(&self) -> &S {
+    pub fn store(&self) -> &S3Store {
         &self.store
     }
 
