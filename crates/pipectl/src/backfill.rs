@@ -132,9 +132,8 @@ pub fn run(args: BackfillArgs) -> Result<(), CliError> {
             }
         );
         if failed > 0 {
-            return Err(CliError::failed(format!(
-                "{failed} file(s) could not be submitted; run backfill again"
-            )));
+            // The table and the summary line above say which.
+            return Err(CliError::Reported { usage: false });
         }
         Ok(())
     })

@@ -74,9 +74,8 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
         }
     }
     if failed {
-        return Err(CliError::failed(
-            "some checks failed; fix the first one first, the others often follow from it",
-        ));
+        println!("\nSome checks failed; fix the first one first, the others often follow from it.");
+        return Err(CliError::Reported { usage: false });
     }
     println!("\nAll checks passed.");
     Ok(())
@@ -411,7 +410,7 @@ async fn check_tasks(api: &SqlApi, objects: &Objects) -> Verdict {
     let mut problems = Vec::new();
     for task in &objects.tasks {
         match state(task).as_deref() {
-            Some(s) if s.eq_ignore_ascii_case("started") => {}
+            Some(s) if s.parse() == Ok(snowflake::TaskState::Started) => {}
             Some(s) => problems.push(format!("{task} is {s}")),
             None => problems.push(format!("{task} does not exist (or is not visible)")),
         }

@@ -13,6 +13,10 @@ pub enum CliError {
     /// or file that cannot be read, a stack that did not start.
     #[error("{0}")]
     Usage(String),
+    /// The command printed what went wrong itself (its report, its FAIL lines): only the exit
+    /// status is left to give, 2 with `usage`, else 1.
+    #[error("reported above")]
+    Reported { usage: bool },
 }
 
 impl CliError {
@@ -26,8 +30,8 @@ impl CliError {
 
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            CliError::Failed(_) => ExitCode::from(1),
-            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Failed(_) | CliError::Reported { usage: false } => ExitCode::from(1),
+            CliError::Usage(_) | CliError::Reported { usage: true } => ExitCode::from(2),
         }
     }
 }
@@ -37,7 +41,9 @@ pub fn exit(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            if !matches!(err, CliError::Reported { .. }) {
+                eprintln!("error: {err}");
+            }
             err.exit_code()
         }
     }
@@ -51,5 +57,13 @@ mod tests {
     fn a_refusal_exits_1_and_a_usage_problem_exits_2() {
         assert_eq!(CliError::failed("no").exit_code(), ExitCode::from(1));
         assert_eq!(CliError::usage("bad --rows").exit_code(), ExitCode::from(2));
+        assert_eq!(
+            CliError::Reported { usage: false }.exit_code(),
+            ExitCode::from(1)
+        );
+        assert_eq!(
+            CliError::Reported { usage: true }.exit_code(),
+            ExitCode::from(2)
+        );
     }
 }

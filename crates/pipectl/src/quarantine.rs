@@ -132,10 +132,11 @@ async fn replay_one(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("serialisable")
             );
-            Err(CliError::failed(format!(
+            eprintln!(
                 "refused: the file is still invalid ({} problems); nothing was written",
                 report.problem_total()
-            )))
+            );
+            Err(CliError::Reported { usage: false })
         }
         Err(err) => Err(CliError::usage(err.to_string())),
     }

@@ -58,19 +58,16 @@ pub fn run(args: ValidateArgs) -> Result<(), CliError> {
         } else {
             print_text(&mut out, &name, &report, started.elapsed().as_secs_f64())
         };
-        if let Err(err) = written {
-            return Err(CliError::usage(format!("writing the report failed: {err}")));
+        if written.is_err() {
+            // stdout is gone (a closed pipe): nowhere left to report to.
+            return Err(CliError::Reported { usage: true });
         }
     }
-    let files = args.files.len();
+    // Each file's verdict, or why it could not be read, is printed already.
     match (unreadable, invalid) {
         (0, 0) => Ok(()),
-        (0, invalid) => Err(CliError::failed(format!(
-            "{invalid} of {files} file(s) invalid"
-        ))),
-        (unreadable, _) => Err(CliError::usage(format!(
-            "{unreadable} of {files} file(s) could not be read"
-        ))),
+        (0, _) => Err(CliError::Reported { usage: false }),
+        _ => Err(CliError::Reported { usage: true }),
     }
 }
 

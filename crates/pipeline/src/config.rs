@@ -376,6 +376,7 @@ impl std::fmt::Debug for MonitorConfig {
 
 impl MonitorConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let reconcile_on = env.flag("RECONCILE", true)?;
         let table = env.names("MONITOR_TABLE", "CUSTOMER_RAW")?;
         let [table] = &table[..] else {
             return Err(ConfigError {
@@ -384,7 +385,6 @@ impl MonitorConfig {
                 expected: "the raw table's unquoted name, e.g. CUSTOMER_RAW",
             });
         };
-        let reconcile = reconcile_settings(env)?;
         Ok(MonitorConfig {
             bucket: env.required(
                 "BUCKET",
@@ -398,8 +398,10 @@ impl MonitorConfig {
             overlap: env.minutes("HISTORY_OVERLAP_MINUTES", 60)?,
             lookback: env.minutes("FIRST_RUN_LOOKBACK_MINUTES", 60)?,
             alert_webhook_secret: alert_webhook_secret(env)?,
-            ingest_queue_url: reconcile
-                .is_some()
+            reconcile: reconcile_on
+                .then(|| reconcile_settings(env))
+                .transpose()?,
+            ingest_queue_url: reconcile_on
                 .then(|| {
                     env.required(
                         "INGEST_QUEUE_URL",
@@ -407,7 +409,6 @@ impl MonitorConfig {
                     )
                 })
                 .transpose()?,
-            reconcile,
             deadline_margin: env.deadline_margin()?,
             timeout: env.function_timeout(90)?,
             metrics_namespace: env.metrics_namespace()?,
@@ -459,47 +460,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-/// Reconciliation's settings, or `None` with `RECONCILE=false`.
+/// Reconciliation's settings (with `RECONCILE` on).
 fn reconcile_settings<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
-) -> Result<Option<crate::monitor::ReconcileSettings>, ConfigError> {
-    if !env.flag("RECONCILE", true)? {
-        return Ok(None);
-    }
+) -> Result<crate::monitor::ReconcileSettings, ConfigError> {
     let defaults = crate::monitor::ReconcileSettings::new(
         &env.key_prefix("PREFIX", "stream_data/")?,
         &env.key_prefix("QUARANTINE_PREFIX", "quarantine/")?,
     );
+    let grace = env.minutes("RECONCILE_GRACE_MINUTES", 15)?;
+    let max_attempts = env.parsed(
+        "RECONCILE_MAX_ATTEMPTS",
+        defaults.max_attempts,
+        "a whole number of announcements",
+    )?;
     let max_per_run = env.parsed(
         "RECONCILE_MAX_PER_RUN",
         defaults.max_per_run,
         "a whole number of files, at least 1",
     )?;
+    let max_per_run = at_least_one(max_per_run, "RECONCILE_MAX_PER_RUN", OFF_OPENLY)?;
     let budget_seconds = env.parsed(
         "RECONCILE_BUDGET_SECONDS",
         defaults.budget.as_secs(),
         "a whole number of seconds, at least 1",
     )?;
-    Ok(Some(crate::monitor::ReconcileSettings {
-        grace: env.minutes("RECONCILE_GRACE_MINUTES", 15)?,
-        max_attempts: env.parsed(
-            "RECONCILE_MAX_ATTEMPTS",
-            defaults.max_attempts,
-            "a whole number of announcements",
-        )?,
-        max_per_run: at_least_one(max_per_run, "RECONCILE_MAX_PER_RUN", OFF_OPENLY)?,
-        budget: std::time::Duration::from_secs(at_least_one(
-            budget_seconds,
-            "RECONCILE_BUDGET_SECONDS",
-            OFF_OPENLY,
-        )?),
+    let budget_seconds = at_least_one(budget_seconds, "RECONCILE_BUDGET_SECONDS", OFF_OPENLY)?;
+    Ok(crate::monitor::ReconcileSettings {
+        grace,
+        max_attempts,
+        max_per_run,
+        budget: std::time::Duration::from_secs(budget_seconds),
         state_key: env.parsed(
             "RECONCILE_STATE_KEY",
             defaults.state_key.clone(),
             "an S3 key",
         )?,
         ..defaults
-    }))
+    })
 }
 
 /// What a reconciliation setting of 0 is told: it would switch reconciliation off quietly.

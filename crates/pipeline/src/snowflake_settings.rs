@@ -182,24 +182,29 @@ impl SettingsSource for FixedSettings {
     }
 }
 
+/// Settings for tests: the test-only key (never registered anywhere), the pipe
+/// `DB.SCHEMA.PIPE`, and `base_url` as the endpoint.
+#[cfg(test)]
+pub(crate) fn test_settings(base_url: &str) -> SnowflakeSettings {
+    SnowflakeSettings {
+        account: "xy12345".into(),
+        user: "ingest".into(),
+        private_key: include_str!("../../snowflake/tests/data/test-only-rsa.p8").into(),
+        passphrase: Some("not-used".into()),
+        pipe: "DB.SCHEMA.PIPE".into(),
+        jwt_account: None,
+        base_url: Some(base_url.into()),
+        warehouse: None,
+        role: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KEY: &str = include_str!("../../snowflake/tests/data/test-only-rsa.p8");
-
     fn settings() -> SnowflakeSettings {
-        SnowflakeSettings {
-            account: "xy12345".into(),
-            user: "ingest".into(),
-            private_key: KEY.into(),
-            passphrase: Some("not-used".into()),
-            pipe: "DB.SCHEMA.PIPE".into(),
-            jwt_account: None,
-            base_url: Some("http://x".into()),
-            warehouse: None,
-            role: None,
-        }
+        test_settings("http://x")
     }
 
     #[test]

@@ -85,22 +85,9 @@ impl Kind {
     }
 }
 
-/// Whether a task runs on its schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TaskState {
-    Started,
-    Suspended,
-}
-
-impl TaskState {
-    /// As SHOW TASKS prints it.
-    pub fn shown(self) -> &'static str {
-        match self {
-            TaskState::Started => "started",
-            TaskState::Suspended => "suspended",
-        }
-    }
-}
+/// Whether a task runs on its schedule: the client's type, so what the stand-in shows and what
+/// the monitor and `pipectl doctor` read are one vocabulary.
+pub use snowflake::TaskState;
 
 /// A task as `CREATE TASK` defined it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -90,7 +90,7 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
                 t.warehouse.clone(),
                 t.schedule.clone(),
                 Some(serde_json::to_string(&t.after).unwrap_or_default()),
-                Some(t.state.shown().to_owned()),
+                Some(t.state.as_str().to_owned()),
                 Some(t.body.clone()),
                 t.condition.clone(),
             ],

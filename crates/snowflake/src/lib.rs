@@ -9,6 +9,7 @@ mod pipe_name;
 pub mod retry;
 pub mod snowpipe;
 pub mod sql_api;
+mod task_state;
 
 pub use auth::{JwtSigner, KeyPair, default_base_url, jwt_account};
 pub use client::{SnowflakeClient, user_agent};
@@ -17,6 +18,7 @@ pub use pipe_name::{NotQualified, PipeName};
 pub use retry::RetryPolicy;
 pub use snowpipe::{InsertFilesResponse, Snowpipe, StagedFile};
 pub use sql_api::{Binding, ResultSet, SqlApi, StatementContext};
+pub use task_state::{TaskState, UnknownTaskState};
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! Wiring only: configuration, the S3 client and the Snowflake settings source are built once per
 //! cold start; the handler is `pipeline::monitor::handler`, which `pipectl dev` runs too.
 
+// The monitor future nests the settings, reconciliation, S3 and SQL API futures deeply.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Diagnostic, Error, LambdaEvent};
 use pipeline::aws::{
     ConfiguredSettings, S3Client, S3Store, SecretsManagerWebhookUrl, SqsQueue, config_from_env,

@@ -18,7 +18,8 @@ use super::stack::Stack;
 pub(super) type DevMonitor = MonitorHandler<FixedSettings, InProcessQueue, FixedWebhookUrl>;
 
 pub(super) struct Functions {
-    pub generator: GeneratorConfig,
+    /// `None` with `--replay`.
+    pub generator: Option<GeneratorConfig>,
     pub ingest: IngestSettings,
     /// The scheduled monitor, its reconciliation grace scaled down (`--reconcile-grace`).
     pub monitor: DevMonitor,
@@ -29,14 +30,19 @@ pub(super) struct Functions {
 
 impl Functions {
     pub fn configure(stack: &Stack, args: &DevArgs) -> Result<Functions, String> {
-        let generator = GeneratorConfig::from_env(&stack.function_env(
-            "ingest.env",
-            &[
-                ("ROWS_PER_FILE", args.rows.to_string()),
-                ("SEED", args.seed.to_string()),
-            ],
-        ))
-        .map_err(|e| format!("generator configuration: {e}"))?;
+        // `--replay` feeds files instead of the generator.
+        let generator = args
+            .replay
+            .is_none()
+            .then(|| {
+                let overrides = [
+                    ("ROWS_PER_FILE", args.rows.to_string()),
+                    ("SEED", args.seed.to_string()),
+                ];
+                GeneratorConfig::from_env(&stack.function_env("ingest.env", &overrides))
+                    .map_err(|e| format!("generator settings (--rows, --seed): {e}"))
+            })
+            .transpose()?;
         let ingest = IngestConfig::from_env(&stack.function_env("ingest.env", &[]))
             .map_err(|e| format!("ingest configuration: {e}"))?;
         // The stand-ins have no SQS: reconciliation announces on the in-process queue, which

@@ -118,7 +118,8 @@ pub fn run(args: DevArgs) -> Result<(), CliError> {
         print_summary(&report);
     }
     if !report.passed() {
-        return Err(CliError::failed("a guarantee failed (FAIL above)"));
+        // The summary (or the JSON report) shows each guarantee and whether it held.
+        return Err(CliError::Reported { usage: false });
     }
     Ok(())
 }

@@ -14,9 +14,9 @@ use super::functions::Functions;
 use super::report::{self, Counts, Report, Submitted};
 use super::stack::{Stack, StackOptions};
 use super::stages::{
-    dump_tables, generate_file, ingest_batch, load_pending, print_progress, put_replayed,
-    queued_notifications, replay_files, run_monitor, run_tasks, streams_have_data,
-    take_notifications,
+    check_health, dump_tables, generate_file, ingest_batch, load_pending, print_progress,
+    put_replayed, queued_notifications, reconcile_files, replay_files, run_monitor, run_tasks,
+    streams_have_data, take_notifications,
 };
 use super::{DevArgs, chaos};
 
@@ -127,9 +127,10 @@ impl DevRun {
             chaos::inject_faults(&self.stack, index, &mut self.counts);
         }
         let corrupt = chaos && index % 3 == 2;
+        let generator = self.functions.generator.as_ref();
         generate_file(
             &self.stack,
-            &self.functions.generator,
+            generator.ok_or("no generator with --replay")?,
             corrupt,
             &mut self.counts,
             &mut self.submitted,
@@ -150,17 +151,23 @@ impl DevRun {
             self.redeliver.push(batch[0].clone());
             self.counts.faults.duplicate_notifications += 1;
         }
-        let again = ingest_batch(
-            &self.stack,
-            &self.functions.ingest,
-            &batch,
-            &mut self.counts,
-            &mut self.submitted,
-        )
-        .await?;
+        let again = self.ingest(&batch).await?;
         self.redeliver.extend(again);
         self.crash(&crashed).await;
         Ok(!batch.is_empty())
+    }
+
+    /// One ingest invocation for `batch`; returns what SQS would deliver again.
+    async fn ingest(&mut self, batch: &[ObjectCreated]) -> Result<Vec<ObjectCreated>, String> {
+        let settings = &self.functions.ingest;
+        ingest_batch(
+            &self.stack,
+            settings,
+            batch,
+            &mut self.counts,
+            &mut self.submitted,
+        )
+        .await
     }
 
     async fn crash(&mut self, crashed: &[ObjectCreated]) {
@@ -171,9 +178,9 @@ impl DevRun {
     }
 
     /// What was announced is ingested, loaded and merged before the checks. What no
-    /// notification brought (lost, or its ingest crashed) is found by the monitor's
+    /// notification brought (lost, or its ingest crashed) is found by the monitor handler's
     /// reconciliation without grace, and again while a file fails (injected S3 errors may
-    /// still be pending), as the next scheduled runs would.
+    /// still be pending), as the next scheduled runs would; then one last run of its checks.
     async fn drain(&mut self, chaos: bool) -> Result<(), String> {
         let mut batch = std::mem::take(&mut self.redeliver);
         let crashed =
@@ -181,8 +188,11 @@ impl DevRun {
         self.crash(&crashed).await;
         self.counts.files_left_failed = self.ingest_until_done(batch).await?;
         load_pending(&self.stack, &mut self.counts).await;
+        let mut stuck = Vec::new();
         for _ in 0..5 {
-            if run_monitor(&self.functions.final_monitor, &mut self.counts).await == 0 {
+            let reconciled = reconcile_files(&self.functions.final_monitor, &mut self.counts).await;
+            stuck = reconciled.stuck;
+            if reconciled.announced == 0 {
                 break;
             }
             let announced = queued_notifications(&self.stack);
@@ -195,7 +205,7 @@ impl DevRun {
             }
             run_tasks(&self.stack, &mut self.counts).await;
         }
-        run_monitor(&self.functions.final_monitor, &mut self.counts).await;
+        check_health(&self.functions.final_monitor, stuck, &mut self.counts).await;
         Ok(())
     }
 
@@ -205,14 +215,7 @@ impl DevRun {
             if batch.is_empty() {
                 break;
             }
-            batch = ingest_batch(
-                &self.stack,
-                &self.functions.ingest,
-                &batch,
-                &mut self.counts,
-                &mut self.submitted,
-            )
-            .await?;
+            batch = self.ingest(&batch).await?;
         }
         Ok(batch.len() as u64)
     }

@@ -14,6 +14,8 @@ use pipeline::generator::FileId;
 use pipeline::generator::handler::{ScheduledEvent, generate_scheduled_file};
 use pipeline::ingest::handler::{Answer, Ingest};
 use pipeline::ingest::{Delivery, IngestSettings, Outcome, parse_delivery};
+use pipeline::monitor::Problem;
+use pipeline::monitor::handler::Reconciled;
 use pipeline::ports::PutOutcome;
 use snowflake_standin::RunState;
 use tokio::time::Instant;
@@ -134,8 +136,7 @@ fn scheduled_event(time: chrono::DateTime<Utc>, id: &str) -> Result<ScheduledEve
 }
 
 /// The ingest function's handler, given the notifications as one SQS batch. Returns the
-/// notifications SQS would deliver again: those the batch response names, or the whole batch
-/// when the invocation failed.
+/// notifications SQS would deliver again: those the batch response names.
 pub(super) async fn ingest_batch(
     stack: &Stack,
     settings: &IngestSettings,
@@ -158,11 +159,9 @@ pub(super) async fn ingest_batch(
         .await
     {
         Ok(handled) => handled,
-        Err(failure) => {
-            tracing::warn!(error = %failure, "the ingest invocation failed; its batch comes again");
-            counts.files_failed_ingest += batch.len() as u64;
-            return Ok(batch.to_vec());
-        }
+        // Only a configuration error fails a whole SQS batch: no retry can help, so the run
+        // stops and says so, as the deployed function's ConfigurationError alarm would.
+        Err(failure) => return Err(format!("the ingest function failed: {failure}")),
     };
     counts.add_ingest(&handled);
     for outcome in &handled.outcomes {
@@ -223,19 +222,37 @@ pub(super) async fn run_tasks(stack: &Stack, counts: &mut Counts) {
     }
 }
 
-/// The monitor function's handler: reconciliation, then the checks. Returns how many files
-/// reconciliation announced on the ingest queue.
-pub(super) async fn run_monitor(monitor: &DevMonitor, counts: &mut Counts) -> usize {
+/// The monitor function's handler: reconciliation, then the checks.
+pub(super) async fn run_monitor(monitor: &DevMonitor, counts: &mut Counts) {
     let deadline = Instant::now() + Duration::from_secs(60);
     match monitor.run(Utc::now(), deadline).await {
-        Ok(run) => {
-            counts.add_monitor_run(&run);
-            run.reconciled
+        Ok(run) => counts.add_monitor_run(&run),
+        Err(err) => tracing::warn!(error = %err, "monitor run failed"),
+    }
+}
+
+/// The monitor handler's reconciliation alone (the drain after the loop).
+pub(super) async fn reconcile_files(monitor: &DevMonitor, counts: &mut Counts) -> Reconciled {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    match monitor.reconcile(Utc::now(), deadline).await {
+        Ok(reconciled) => {
+            counts.files_reconciled += reconciled.announced as u64;
+            counts.files_not_loading = reconciled.stuck.len() as u64;
+            reconciled
         }
         Err(err) => {
-            tracing::warn!(error = %err, "monitor run failed");
-            0
+            tracing::warn!(error = %err, "reconciliation failed");
+            Reconciled::default()
         }
+    }
+}
+
+/// The monitor handler's checks alone, with the files reconciliation gave up on.
+pub(super) async fn check_health(monitor: &DevMonitor, stuck: Vec<Problem>, counts: &mut Counts) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    match monitor.check(stuck, Utc::now(), deadline).await {
+        Ok(run) => counts.add_monitor_run(&run),
+        Err(err) => tracing::warn!(error = %err, "monitor run failed"),
     }
 }
 

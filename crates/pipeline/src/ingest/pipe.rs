@@ -68,8 +68,6 @@ mod tests {
     use devstack::snowflake_fake::Reply;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    const KEY: &str = include_str!("../../../snowflake/tests/data/test-only-rsa.p8");
-
     /// Counts how often the settings were (re)loaded.
     struct CountingSource {
         settings: SnowflakeSettings,
@@ -84,17 +82,7 @@ mod tests {
     }
 
     fn settings(base_url: &str) -> SnowflakeSettings {
-        SnowflakeSettings {
-            account: "xy12345".into(),
-            user: "ingest".into(),
-            private_key: KEY.into(),
-            passphrase: Some("not-used".into()),
-            pipe: "DB.SCHEMA.PIPE".into(),
-            jwt_account: None,
-            base_url: Some(base_url.into()),
-            warehouse: None,
-            role: None,
-        }
+        crate::snowflake_settings::test_settings(base_url)
     }
 
     fn files() -> Vec<StagedFile> {

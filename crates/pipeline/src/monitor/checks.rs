@@ -6,7 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 use snowflake::sql_api::Value;
-use snowflake::{Binding, ResultSet, SnowflakeError, SqlApi};
+use snowflake::{Binding, ResultSet, SnowflakeError, SqlApi, TaskState};
 use tokio::time::Instant;
 
 /// Runs statements (the SQL API in production, scripted answers in tests).
@@ -388,17 +388,17 @@ async fn pipe_status<W: Warehouse>(
     Ok(())
 }
 
-/// The watched rows of a SHOW command whose `column` is `value`, by their `name`.
-async fn shown_with<W: Warehouse>(
+/// The names of the watched objects a SHOW command lists with `column` passing `matches`.
+async fn shown_where<W: Warehouse>(
     warehouse: &W,
     show: String,
-    (column, value): (&str, &str),
+    (column, matches): (&str, fn(&str) -> bool),
     watched: &[String],
     deadline: Instant,
 ) -> Result<Vec<String>, SnowflakeError> {
     let shown = warehouse.query(&show, &[], deadline).await?;
     Ok((0..shown.rows.len())
-        .filter(|&row| text(&shown, row, column).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+        .filter(|&row| text(&shown, row, column).is_some_and(|v| matches(&v)))
         .filter_map(|row| text(&shown, row, "name"))
         .filter(|name| watched.iter().any(|w| w.eq_ignore_ascii_case(name)))
         .collect())
@@ -410,10 +410,11 @@ async fn suspended_tasks<W: Warehouse>(
     deadline: Instant,
 ) -> Result<Vec<Problem>, SnowflakeError> {
     let show = format!("SHOW TASKS IN SCHEMA {}.{}", target.database, target.schema);
-    let names = shown_with(
+    let suspended: fn(&str) -> bool = |state| state.parse() == Ok(TaskState::Suspended);
+    let names = shown_where(
         warehouse,
         show,
-        ("state", "suspended"),
+        ("state", suspended),
         &target.tasks,
         deadline,
     );
@@ -433,13 +434,8 @@ async fn stale_streams<W: Warehouse>(
         "SHOW STREAMS IN SCHEMA {}.{}",
         target.database, target.schema
     );
-    let names = shown_with(
-        warehouse,
-        show,
-        ("stale", "true"),
-        &target.streams,
-        deadline,
-    );
+    let stale: fn(&str) -> bool = |stale| stale.eq_ignore_ascii_case("true");
+    let names = shown_where(warehouse, show, ("stale", stale), &target.streams, deadline);
     Ok(names
         .await?
         .into_iter()

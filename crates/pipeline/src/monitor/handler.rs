@@ -5,12 +5,13 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use snowflake::RetryPolicy;
+use snowflake::{RetryPolicy, SqlApi};
 use tokio::time::Instant;
 
 use super::alert::{Webhook, WebhookUrlSource};
 use super::{
-    Monitor, MonitorError, MonitorSettings, MonitorTarget, ReconcileSettings, RunReport, reconcile,
+    Monitor, MonitorError, MonitorSettings, MonitorTarget, Problem, ReconcileSettings, RunReport,
+    reconcile,
 };
 use crate::aws::S3Store;
 use crate::config::MonitorConfig;
@@ -60,6 +61,14 @@ impl MonitorFailure {
             MonitorFailure::Run(MonitorError::State(_)) => "StateStoreError",
         }
     }
+}
+
+/// What reconciliation did: how many files it announced on the ingest queue, and the files it
+/// gave up on, as problems.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reconciled {
+    pub announced: usize,
+    pub stuck: Vec<Problem>,
 }
 
 /// What one invocation did: the files reconciliation announced, those it gave up on, and the
@@ -132,53 +141,113 @@ impl<Src: SettingsSource, Q: NotificationQueue, W: WebhookUrlSource> MonitorHand
         Ok(self.run(now, deadline).await?.summary())
     }
 
-    /// The invocation with everything it did, for callers that count (`pipectl dev`).
+    /// The invocation with everything it did, for callers that count (`pipectl dev`):
+    /// reconciliation, then the checks.
     pub async fn run(
         &self,
         now: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<MonitorRun, MonitorFailure> {
-        // Read per run: a rotated key or a moved pipe takes effect on the next schedule.
+        let (warehouse, target) = self.connect().await?;
+        // Reconciliation stops at its own budget, so the checks below always run.
+        let reconciled = self
+            .reconcile_with(&warehouse, &target, now, deadline)
+            .await;
+        self.check_with(&warehouse, &target, reconciled, now, deadline)
+            .await
+    }
+
+    /// Reconciliation alone, as a run does it first (`pipectl dev` drains with it).
+    pub async fn reconcile(
+        &self,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<Reconciled, MonitorFailure> {
+        let (warehouse, target) = self.connect().await?;
+        Ok(self
+            .reconcile_with(&warehouse, &target, now, deadline)
+            .await)
+    }
+
+    /// The checks alone, with the files a reconciliation gave up on (`stuck`) as problems.
+    pub async fn check(
+        &self,
+        stuck: Vec<Problem>,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<MonitorRun, MonitorFailure> {
+        let (warehouse, target) = self.connect().await?;
+        let given_up = Reconciled {
+            announced: 0,
+            stuck,
+        };
+        self.check_with(&warehouse, &target, given_up, now, deadline)
+            .await
+    }
+
+    /// The SQL API and the watched objects from the current settings, read per run: a rotated
+    /// key or a moved pipe takes effect on the next schedule.
+    async fn connect(&self) -> Result<(SqlApi, MonitorTarget), MonitorFailure> {
         let settings = self.source.load().await?;
         let warehouse = settings.sql_api(self.policy)?;
         let target = self.target(&settings)?;
-        // Reconciliation stops at its own budget, so the checks below always run.
-        let (reconciled, stuck) = match &self.reconcile {
-            Some((reconcile_settings, queue)) => {
-                let store = self.monitor.store();
-                match reconcile(
-                    store,
-                    &warehouse,
-                    queue,
-                    &target,
-                    reconcile_settings,
-                    now,
-                    deadline,
-                )
-                .await
-                {
-                    Ok(report) => (report.announced.len(), report.stuck),
-                    // The files given up on stay reported, so FilesNotLoading does not clear.
-                    Err(err) => {
-                        tracing::warn!(error = %err, "reconciliation failed; the next run tries again");
-                        crate::metrics::record_reconcile_failure();
-                        let stuck = super::reconcile::given_up(store, reconcile_settings)
-                            .await
-                            .unwrap_or_default();
-                        (0, stuck)
-                    }
+        Ok((warehouse, target))
+    }
+
+    async fn reconcile_with(
+        &self,
+        warehouse: &SqlApi,
+        target: &MonitorTarget,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Reconciled {
+        let Some((settings, queue)) = &self.reconcile else {
+            return Reconciled::default();
+        };
+        let store = self.monitor.store();
+        match reconcile(store, warehouse, queue, target, settings, now, deadline).await {
+            Ok(report) => Reconciled {
+                announced: report.announced.len(),
+                stuck: report.stuck,
+            },
+            // The files given up on stay reported, so FilesNotLoading does not clear.
+            Err(err) => {
+                tracing::warn!(error = %err, "reconciliation failed; the next run tries again");
+                crate::metrics::record_reconcile_failure();
+                let stuck = super::reconcile::given_up(store, settings)
+                    .await
+                    .unwrap_or_default();
+                Reconciled {
+                    announced: 0,
+                    stuck,
                 }
             }
-            None => (0, Vec::new()),
-        };
-        let files_not_loading = stuck.len();
+        }
+    }
+
+    async fn check_with(
+        &self,
+        warehouse: &SqlApi,
+        target: &MonitorTarget,
+        reconciled: Reconciled,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Result<MonitorRun, MonitorFailure> {
+        let files_not_loading = reconciled.stuck.len();
         let webhook = self.webhook().await;
         let report = self
             .monitor
-            .run_alerting(&warehouse, &target, stuck, webhook.as_ref(), now, deadline)
+            .run_alerting(
+                warehouse,
+                target,
+                reconciled.stuck,
+                webhook.as_ref(),
+                now,
+                deadline,
+            )
             .await?;
         Ok(MonitorRun {
-            reconciled,
+            reconciled: reconciled.announced,
             files_not_loading,
             report,
         })
