@@ -15,6 +15,8 @@ const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 #[derive(Debug)]
 struct Shown {
     page: String,
+    /// `NAME=value` words before the command.
+    env: Vec<(String, String)>,
     args: Vec<String>,
 }
 
@@ -63,7 +65,11 @@ fn every_command_the_docs_show_runs_or_parses_as_shown() {
 }
 
 fn run_as_shown(command: &Shown, dir: &Path) {
-    let output = pipectl(dir).args(resolved(&command.args)).output().unwrap();
+    let output = pipectl(dir)
+        .envs(command.env.iter().cloned())
+        .args(resolved(&command.args))
+        .output()
+        .unwrap();
     // The docs show validate on the malformed fixtures to show what a refusal looks like.
     let refused =
         command.args[0] == "validate" && command.args.iter().any(|a| a.contains("malformed"));
@@ -82,6 +88,7 @@ fn run_as_shown(command: &Shown, dir: &Path) {
 /// clap reads every argument before `--help` and refuses a misspelt flag or a bad value.
 fn parses_as_shown(command: &Shown, dir: &Path) {
     let output = pipectl(dir)
+        .envs(command.env.iter().cloned())
         .args(&command.args)
         .arg("--help")
         .output()
@@ -152,7 +159,10 @@ fn shown_commands() -> Vec<Shown> {
             line.clear();
             // `NAME=value cargo run …`: the variables are the command's environment.
             let assignments = words.iter().take_while(|w| is_assignment(w)).count();
-            words.drain(..assignments);
+            let env: Vec<(String, String)> = words
+                .drain(..assignments)
+                .filter_map(|w| w.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())))
+                .collect();
             let args = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
                 ["cargo", "run", "--release", "--", ..] => words[4..].to_vec(),
                 ["pipectl", ..] => words[1..].to_vec(),
@@ -162,6 +172,7 @@ fn shown_commands() -> Vec<Shown> {
             if args.first().is_some_and(|a| !a.ends_with(':')) {
                 shown.push(Shown {
                     page: name.clone(),
+                    env,
                     args,
                 });
             }

@@ -136,7 +136,8 @@ fn scheduled_event(time: chrono::DateTime<Utc>, id: &str) -> Result<ScheduledEve
 }
 
 /// The ingest function's handler, given the notifications as one SQS batch. Returns the
-/// notifications SQS would deliver again: those the batch response names.
+/// notifications SQS would deliver again: those the batch response names, or the whole batch
+/// when the invocation failed.
 pub(super) async fn ingest_batch(
     stack: &Stack,
     settings: &IngestSettings,
@@ -159,9 +160,13 @@ pub(super) async fn ingest_batch(
         .await
     {
         Ok(handled) => handled,
-        // Only a configuration error fails a whole SQS batch: no retry can help, so the run
-        // stops and says so, as the deployed function's ConfigurationError alarm would.
-        Err(failure) => return Err(format!("the ingest function failed: {failure}")),
+        // A failed invocation (a configuration error: a wrong key, grant or pipe) returns the
+        // whole batch to the queue; it keeps failing, and the report's checks show it.
+        Err(failure) => {
+            tracing::error!(error = %failure, "the ingest invocation failed; its batch comes again");
+            counts.files_failed_ingest += batch.len() as u64;
+            return Ok(batch.to_vec());
+        }
     };
     counts.add_ingest(&handled);
     for outcome in &handled.outcomes {
