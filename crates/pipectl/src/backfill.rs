@@ -63,11 +63,11 @@ fn parse_time(value: &str) -> Result<DateTime<Utc>, String> {
 
 /// Exit status: 0 done (or nothing to do), 1 Snowflake or S3 failed, 2 bad arguments.
 pub fn run(args: BackfillArgs) -> Result<(), CliError> {
-    let resolved = args.connection.resolve().map_err(CliError::Usage)?;
+    let resolved = args.connection.resolve()?;
     let pipe = resolved.qualified_pipe(&args.pipe).ok_or_else(|| {
         CliError::usage("pass --pipe DATABASE.SCHEMA.PIPE, or --database and --schema")
     })?;
-    let client = Arc::new(resolved.client().map_err(CliError::Usage)?);
+    let client = Arc::new(resolved.client()?);
     let name: snowflake::PipeName = pipe
         .parse()
         .map_err(|_| CliError::usage(format!("pipe '{pipe}' is not DATABASE.SCHEMA.PIPE")))?;

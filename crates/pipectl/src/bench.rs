@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clap::Args;
 use pipectl::dev::stack::{Stack, StackOptions};
-use pipectl::error::CliError;
+use pipectl::error::{CliError, CliResult};
 use snowflake_standin::{RunState, SnowflakeStandIn};
 
 #[derive(Debug, Args)]
@@ -81,8 +81,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn measure(args: &BenchArgs, raw_rows: u64) -> Result<SizeResult, String> {
-    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+async fn measure(args: &BenchArgs, raw_rows: u64) -> CliResult<SizeResult> {
+    let state = tempfile::tempdir().map_err(|e| CliError::usage(e.to_string()))?;
     let stack = Stack::start(StackOptions {
         state: state.path(),
         sql_dir: &args.sql,
@@ -91,7 +91,7 @@ async fn measure(args: &BenchArgs, raw_rows: u64) -> Result<SizeResult, String> 
     .await?;
     let snowflake = stack.snowflake.clone();
     let (customers, file_rows, runs) = (args.customers, args.file_rows, args.runs);
-    let result = tokio::task::spawn_blocking(move || -> Result<SizeResult, String> {
+    let result = tokio::task::spawn_blocking(move || -> CliResult<SizeResult> {
         insert(&snowflake, "bench_history.csv", 0, raw_rows, customers, 1)?;
         let setup_merge = timed_run(&snowflake)?;
         let mut run_ms = Vec::new();
@@ -119,7 +119,7 @@ async fn measure(args: &BenchArgs, raw_rows: u64) -> Result<SizeResult, String> 
         })
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| CliError::usage(e.to_string()))?;
     drop(stack);
     result
 }
@@ -134,7 +134,7 @@ fn insert(
     rows: u64,
     customers: u64,
     step: u64,
-) -> Result<(), String> {
+) -> CliResult<()> {
     let sql = format!(
         "INSERT INTO CUSTOMER_RAW
          SELECT (i * {step}) % {customers} + 1, 'First' || (i % 7), 'Last', 'c' || i || '@x.io',
@@ -143,16 +143,21 @@ fn insert(
                 CASE WHEN i % 50 = 49 THEN 'D' ELSE 'U' END, '{file}', i + 1, now()
          FROM range({rows}) AS t(i)"
     );
-    snowflake.query(&sql).map(drop).map_err(|e| e.to_string())
+    snowflake
+        .query(&sql)
+        .map(drop)
+        .map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// One task run, which must succeed, and its time.
-fn timed_run(snowflake: &SnowflakeStandIn) -> Result<Duration, String> {
+fn timed_run(snowflake: &SnowflakeStandIn) -> CliResult<Duration> {
     let started = Instant::now();
     let runs = snowflake.run_tasks(Utc::now());
     let elapsed = started.elapsed();
     match runs.first() {
         Some(run) if run.state == RunState::Succeeded => Ok(elapsed),
-        other => Err(format!("the task run did not succeed: {other:?}")),
+        other => Err(CliError::usage(format!(
+            "the task run did not succeed: {other:?}"
+        ))),
     }
 }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use clap::Args;
 use snowflake::{Connection, KeyPair, RetryPolicy, SnowflakeClient, SqlApi, StatementContext};
 
+use pipectl::error::{CliError, CliResult};
+
 #[derive(Args, Debug, Default, Clone)]
 pub struct ConnectionArgs {
     /// A connection from the Snowflake CLI's connections.toml or config.toml (in
@@ -87,7 +89,7 @@ impl std::fmt::Debug for Resolved {
 
 impl Resolved {
     /// Reads the key and signs in; errors say what to fix.
-    pub fn client(&self) -> Result<SnowflakeClient, String> {
+    pub fn client(&self) -> CliResult<SnowflakeClient> {
         let key = self.key_pair()?;
         let connection = Connection {
             account: self.account.clone(),
@@ -96,17 +98,18 @@ impl Resolved {
             base_url: self.base_url.clone(),
         };
         SnowflakeClient::connect(&connection, key, RetryPolicy::default())
-            .map_err(|e| e.to_string())
+            .map_err(|e| CliError::usage(e.to_string()))
     }
 
-    pub fn key_pair(&self) -> Result<KeyPair, String> {
+    pub fn key_pair(&self) -> CliResult<KeyPair> {
         let pem = std::fs::read_to_string(&self.private_key_path).map_err(|e| {
-            format!(
+            CliError::usage(format!(
                 "cannot read the private key {}: {e}",
                 self.private_key_path.display()
-            )
+            ))
         })?;
-        KeyPair::from_pem(&pem, self.passphrase.as_deref()).map_err(|e| e.to_string())
+        KeyPair::from_pem(&pem, self.passphrase.as_deref())
+            .map_err(|e| CliError::usage(e.to_string()))
     }
 
     /// `pipe` as DATABASE.SCHEMA.PIPE, completed from the database and schema if needed.
@@ -129,14 +132,14 @@ impl Resolved {
         }
     }
 
-    pub fn sql_api(&self) -> Result<SqlApi, String> {
+    pub fn sql_api(&self) -> CliResult<SqlApi> {
         Ok(SqlApi::new(Arc::new(self.client()?), self.context()))
     }
 }
 
 impl ConnectionArgs {
     /// Merges flags, the named connection and the process environment.
-    pub fn resolve(&self) -> Result<Resolved, String> {
+    pub fn resolve(&self) -> CliResult<Resolved> {
         let home = std::env::var_os("SNOWFLAKE_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::home_dir().map(|h| h.join(".snowflake")));
@@ -148,7 +151,7 @@ impl ConnectionArgs {
         &self,
         env: impl Fn(&str) -> Option<String>,
         snowflake_home: Option<&Path>,
-    ) -> Result<Resolved, String> {
+    ) -> CliResult<Resolved> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let name = self
             .connection
@@ -156,7 +159,8 @@ impl ConnectionArgs {
             .or_else(|| env("SNOWFLAKE_DEFAULT_CONNECTION_NAME"));
         let (file, named) = match &name {
             Some(name) => {
-                let home = snowflake_home.ok_or("no home folder to find connections.toml in")?;
+                let home = snowflake_home
+                    .ok_or_else(|| CliError::usage("no home folder to find connections.toml in"))?;
                 let (table, path) = named_connection(home, name)?;
                 (
                     table,
@@ -175,7 +179,7 @@ impl ConnectionArgs {
                 .or_else(|| env(variable))
         };
         let missing = |what: &str, variable: &str| {
-            format!(
+            CliError::usage(format!(
                 "no {what}: pass --{}, set {variable}{}",
                 what.replace(' ', "-"),
                 if named.is_some() {
@@ -183,7 +187,7 @@ impl ConnectionArgs {
                 } else {
                     ", or name a Snowflake CLI connection with --connection"
                 }
-            )
+            ))
         };
         let base_url = pick(&self.base_url, &[], "SNOWFLAKE_BASE_URL")
             .or_else(|| from_file(&["host"]).map(|host| format!("https://{host}")));
@@ -213,7 +217,7 @@ impl ConnectionArgs {
 
 /// `[NAME]` in connections.toml, or `[connections.NAME]` in config.toml when there is no
 /// connections.toml (the Snowflake CLI ignores config.toml's connections when it exists).
-fn named_connection(home: &Path, name: &str) -> Result<(toml::Table, PathBuf), String> {
+fn named_connection(home: &Path, name: &str) -> CliResult<(toml::Table, PathBuf)> {
     let connections = home.join("connections.toml");
     let config = home.join("config.toml");
     let (path, in_config) = if connections.is_file() {
@@ -221,16 +225,20 @@ fn named_connection(home: &Path, name: &str) -> Result<(toml::Table, PathBuf), S
     } else if config.is_file() {
         (config, true)
     } else {
-        return Err(format!(
+        return Err(CliError::usage(format!(
             "connection '{name}' asked for, but neither {} nor {} exists",
             connections.display(),
             config.display()
-        ));
+        )));
     };
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     let document: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        format!("{} is not valid TOML: {}", path.display(), e.message())
+        CliError::usage(format!(
+            "{} is not valid TOML: {}",
+            path.display(),
+            e.message()
+        ))
     })?;
     let section = if in_config {
         document.get("connections").and_then(|c| c.get(name))
@@ -239,10 +247,10 @@ fn named_connection(home: &Path, name: &str) -> Result<(toml::Table, PathBuf), S
     };
     match section.and_then(|s| s.as_table()) {
         Some(table) => Ok((table.clone(), path)),
-        None => Err(format!(
+        None => Err(CliError::usage(format!(
             "{} has no connection named '{name}'",
             path.display()
-        )),
+        ))),
     }
 }
 
@@ -372,7 +380,10 @@ role = "CUSTOMER_PIPELINE_MONITOR"
         let err = named("prod")
             .resolve_with(vars(&[]), Some(home.path()))
             .unwrap_err();
-        assert!(err.ends_with("has no connection named 'prod'"), "{err}");
+        assert!(
+            err.to_string().ends_with("has no connection named 'prod'"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -381,7 +392,7 @@ role = "CUSTOMER_PIPELINE_MONITOR"
             .resolve_with(vars(&[("SNOWFLAKE_ACCOUNT", "xy12345")]), None)
             .unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "no user: pass --user, set SNOWFLAKE_USER, or name a Snowflake CLI connection with --connection"
         );
     }

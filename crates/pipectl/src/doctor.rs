@@ -59,7 +59,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Exit status: 0 every check passed, 1 one failed, 2 the settings are incomplete.
 pub fn run(args: DoctorArgs) -> Result<(), CliError> {
-    let resolved = args.connection.resolve().map_err(CliError::Usage)?;
+    let resolved = args.connection.resolve()?;
     let runtime = crate::single_thread_runtime();
     let verdicts = runtime.block_on(diagnose(&args, &resolved));
     let mut failed = false;
@@ -170,9 +170,9 @@ fn check_key(resolved: &Resolved) -> (Verdict, Option<Arc<SnowflakeClient>>) {
             )),
             Some(Arc::new(client)),
         ),
-        Err(message) => (
+        Err(err) => (
             Verdict::Fail(
-                message,
+                err.to_string(),
                 "point --private-key-path (or SNOWFLAKE_PRIVATE_KEY_PATH) at the PKCS#8 key \
                  whose public half is registered; `pipectl key` shows its fingerprint"
                     .into(),

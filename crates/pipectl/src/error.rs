@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+/// What every fallible step inside a command returns, so a command's errors need no mapping.
+pub type CliResult<T> = Result<T, CliError>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Exit status 1: a check, a guarantee or a statement failed, a file is invalid, Snowflake
@@ -10,7 +13,7 @@ pub enum CliError {
     #[error("{0}")]
     Failed(String),
     /// Exit status 2, like clap's own usage errors: bad arguments, incomplete settings, a key
-    /// or file that cannot be read, a stack that did not start.
+    /// or file that cannot be read, a local stack that did not start or could not go on.
     #[error("{0}")]
     Usage(String),
     /// The command printed what went wrong itself (its report, its FAIL lines): only the exit

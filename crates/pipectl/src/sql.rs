@@ -23,11 +23,7 @@ pub struct SqlArgs {
 
 /// Exit status: 0 done, 1 the statement or the call failed, 2 bad arguments or settings.
 pub fn run(args: SqlArgs) -> Result<(), CliError> {
-    let api = args
-        .connection
-        .resolve()
-        .and_then(|c| c.sql_api())
-        .map_err(CliError::Usage)?;
+    let api = args.connection.resolve()?.sql_api()?;
     let runtime = crate::single_thread_runtime();
     let timeout = Duration::from_secs(args.timeout);
     let result = runtime.block_on(api.query(

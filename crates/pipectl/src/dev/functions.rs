@@ -13,6 +13,7 @@ use pipeline::snowflake_settings::FixedSettings;
 
 use super::DevArgs;
 use super::stack::Stack;
+use crate::error::{CliError, CliResult};
 
 /// The monitor function's handler on the stand-ins: no webhook, the in-process ingest queue.
 pub(super) type DevMonitor = MonitorHandler<FixedSettings, InProcessQueue, FixedWebhookUrl>;
@@ -29,7 +30,7 @@ pub(super) struct Functions {
 }
 
 impl Functions {
-    pub fn configure(stack: &Stack, args: &DevArgs) -> Result<Functions, String> {
+    pub fn configure(stack: &Stack, args: &DevArgs) -> CliResult<Functions> {
         // `--replay` feeds files instead of the generator.
         let generator = args
             .replay
@@ -39,12 +40,13 @@ impl Functions {
                     ("ROWS_PER_FILE", args.rows.to_string()),
                     ("SEED", args.seed.to_string()),
                 ];
-                GeneratorConfig::from_env(&stack.function_env("ingest.env", &overrides))
-                    .map_err(|e| format!("generator settings (--rows, --seed): {e}"))
+                GeneratorConfig::from_env(&stack.function_env("ingest.env", &overrides)).map_err(
+                    |e| CliError::usage(format!("generator settings (--rows, --seed): {e}")),
+                )
             })
             .transpose()?;
         let ingest = IngestConfig::from_env(&stack.function_env("ingest.env", &[]))
-            .map_err(|e| format!("ingest configuration: {e}"))?;
+            .map_err(|e| CliError::usage(format!("ingest configuration: {e}")))?;
         // The stand-ins have no SQS: reconciliation announces on the in-process queue, which
         // the loop hands to the ingest stage. The URL only satisfies the configuration.
         let monitor_env = stack.function_env(
@@ -55,7 +57,7 @@ impl Functions {
             ],
         );
         let mut monitor = MonitorConfig::from_env(&monitor_env)
-            .map_err(|e| format!("monitor configuration: {e}"))?;
+            .map_err(|e| CliError::usage(format!("monitor configuration: {e}")))?;
         let scheduled = monitor.reconcile.clone().map(|settings| ReconcileSettings {
             grace: TimeDelta::milliseconds((args.reconcile_grace * 1000.0) as i64),
             ..settings
@@ -65,10 +67,12 @@ impl Functions {
             max_attempts: settings.max_attempts + 5,
             ..settings
         });
-        let mut handler = |reconcile: Option<ReconcileSettings>| -> Result<DevMonitor, String> {
+        let mut handler = |reconcile: Option<ReconcileSettings>| -> CliResult<DevMonitor> {
             monitor.reconcile = reconcile;
             let SnowflakeSource::Fixed(settings) = monitor.snowflake.clone() else {
-                return Err("monitor.env names a secret; the stand-ins need fixed settings".into());
+                return Err(CliError::usage(
+                    "monitor.env names a secret; the stand-ins need fixed settings",
+                ));
             };
             Ok(MonitorHandler::new(
                 stack.store.clone(),

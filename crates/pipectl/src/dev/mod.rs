@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::error::CliError;
+use crate::error::{CliError, CliResult};
 use pipeline::generator::GeneratorSettings;
 use tokio::time::Instant;
 
@@ -104,11 +104,9 @@ pub fn run(args: DevArgs) -> Result<(), CliError> {
         .build()
         .expect("a runtime");
     if args.serve {
-        return runtime.block_on(serve(&args)).map_err(CliError::Usage);
+        return runtime.block_on(serve(&args));
     }
-    let report = runtime
-        .block_on(run_dev(&args, true))
-        .map_err(CliError::Usage)?;
+    let report = runtime.block_on(run_dev(&args, true))?;
     if args.json {
         println!(
             "{}",
@@ -164,7 +162,7 @@ fn print_summary(report: &Report) {
 
 /// Keeps the stand-ins up for the real binaries until Ctrl-C, with the pipe loading what they
 /// submit and the triggered task on its (scaled-down) interval, as in a run.
-async fn serve(args: &DevArgs) -> Result<(), String> {
+async fn serve(args: &DevArgs) -> CliResult<()> {
     let stack = Stack::start(StackOptions {
         state: &args.state,
         sql_dir: &args.sql,

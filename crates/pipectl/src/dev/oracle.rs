@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use snowflake_standin::SnowflakeStandIn;
 
 use super::report::Check;
+use crate::error::{CliError, CliResult};
 
 /// END_TIME of the open version, 9999-12-31, as the stand-in prints a timestamp.
 const OPEN_END: &str = "253402214400.000000000";
@@ -62,15 +63,15 @@ fn expected(raw: &[Cells]) -> Vec<Version> {
     versions
 }
 
-fn rows(snowflake: &SnowflakeStandIn, sql: &str) -> Result<Vec<Cells>, String> {
+fn rows(snowflake: &SnowflakeStandIn, sql: &str) -> CliResult<Vec<Cells>> {
     Ok(snowflake
         .query(sql)
-        .map_err(|e| format!("{sql}: {e}"))?
+        .map_err(|e| CliError::usage(format!("{sql}: {e}")))?
         .rows)
 }
 
 /// Whether CUSTOMER_HISTORY is exactly the oracle's timeline of CUSTOMER_RAW (blocking).
-pub fn history_check(snowflake: &SnowflakeStandIn) -> Result<Check, String> {
+pub fn history_check(snowflake: &SnowflakeStandIn) -> CliResult<Check> {
     let raw = rows(
         snowflake,
         &format!(

@@ -9,6 +9,8 @@ use pipeline::monitor::handler::MonitorRun;
 use serde::Serialize;
 use snowflake_standin::SnowflakeStandIn;
 
+use crate::error::{CliError, CliResult};
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
     pub files_generated: u64,
@@ -163,18 +165,20 @@ impl Report {
 }
 
 /// One number from a query (blocking).
-pub fn number(snowflake: &SnowflakeStandIn, sql: &str) -> Result<u64, String> {
-    let result = snowflake.query(sql).map_err(|e| format!("{sql}: {e}"))?;
+pub fn number(snowflake: &SnowflakeStandIn, sql: &str) -> CliResult<u64> {
+    let result = snowflake
+        .query(sql)
+        .map_err(|e| CliError::usage(format!("{sql}: {e}")))?;
     result
         .rows
         .first()
         .and_then(|r| r.first().cloned().flatten())
         .and_then(|v| v.parse::<f64>().ok())
         .map(|v| v as u64)
-        .ok_or_else(|| format!("{sql}: no number"))
+        .ok_or_else(|| CliError::usage(format!("{sql}: no number")))
 }
 
-pub fn tables(snowflake: &SnowflakeStandIn) -> Result<Tables, String> {
+pub fn tables(snowflake: &SnowflakeStandIn) -> CliResult<Tables> {
     Ok(Tables {
         raw_rows: number(snowflake, "SELECT count(*) FROM CUSTOMER_RAW")?,
         customers: number(snowflake, "SELECT count(*) FROM CUSTOMER")?,
@@ -191,7 +195,7 @@ pub fn tables(snowflake: &SnowflakeStandIn) -> Result<Tables, String> {
 pub fn check_guarantees(
     snowflake: &SnowflakeStandIn,
     submitted: &Submitted,
-) -> Result<Vec<Check>, String> {
+) -> CliResult<Vec<Check>> {
     Ok(vec![
         every_valid_file_submitted(submitted),
         loaded_exactly_once(snowflake, submitted)?,
@@ -216,10 +220,7 @@ fn every_valid_file_submitted(submitted: &Submitted) -> Check {
     }
 }
 
-fn loaded_exactly_once(
-    snowflake: &SnowflakeStandIn,
-    submitted: &Submitted,
-) -> Result<Check, String> {
+fn loaded_exactly_once(snowflake: &SnowflakeStandIn, submitted: &Submitted) -> CliResult<Check> {
     // This run's files only: a resumed state folder holds earlier runs' rows too.
     let paths = if submitted.keys.is_empty() {
         "NULL".to_owned()
@@ -264,7 +265,7 @@ fn loaded_exactly_once(
     })
 }
 
-fn customer_is_newest_row(snowflake: &SnowflakeStandIn) -> Result<Check, String> {
+fn customer_is_newest_row(snowflake: &SnowflakeStandIn) -> CliResult<Check> {
     let newest_mismatches = number(
         snowflake,
         "WITH newest AS (
@@ -287,7 +288,7 @@ fn customer_is_newest_row(snowflake: &SnowflakeStandIn) -> Result<Check, String>
     })
 }
 
-fn history_is_well_formed(snowflake: &SnowflakeStandIn) -> Result<Check, String> {
+fn history_is_well_formed(snowflake: &SnowflakeStandIn) -> CliResult<Check> {
     let wrong_current = number(
         snowflake,
         "SELECT count(*) FROM CUSTOMER c

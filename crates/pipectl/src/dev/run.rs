@@ -19,9 +19,10 @@ use super::stages::{
     streams_have_data, take_notifications,
 };
 use super::{DevArgs, chaos};
+use crate::error::{CliError, CliResult};
 
 /// Runs the pipeline as the options say; `progress` prints a live line on stderr.
-pub async fn run_dev(args: &DevArgs, progress: bool) -> Result<Report, String> {
+pub async fn run_dev(args: &DevArgs, progress: bool) -> CliResult<Report> {
     let started = Instant::now();
     let mut run = DevRun::start(args).await?;
     run.run_loop(args, started, progress).await?;
@@ -46,7 +47,7 @@ fn every(seconds: f64) -> Duration {
 }
 
 impl DevRun {
-    async fn start(args: &DevArgs) -> Result<DevRun, String> {
+    async fn start(args: &DevArgs) -> CliResult<DevRun> {
         let stack = Stack::start(StackOptions {
             state: &args.state,
             sql_dir: &args.sql,
@@ -69,7 +70,7 @@ impl DevRun {
         args: &DevArgs,
         started: Instant,
         progress: bool,
-    ) -> Result<(), String> {
+    ) -> CliResult<()> {
         let mut replay = replay_files(args.replay.as_ref())?;
         let end = (args.duration > 0 && args.replay.is_none())
             .then(|| started + Duration::from_secs(args.duration));
@@ -121,7 +122,7 @@ impl DevRun {
 
     /// The generator's file, with this file's faults injected first under chaos (every third
     /// file is made invalid).
-    async fn make_file(&mut self, chaos: bool) -> Result<(), String> {
+    async fn make_file(&mut self, chaos: bool) -> CliResult<()> {
         let index = self.counts.files_generated;
         if chaos {
             chaos::inject_faults(&self.stack, index, &mut self.counts);
@@ -130,7 +131,7 @@ impl DevRun {
         let generator = self.functions.generator.as_ref();
         generate_file(
             &self.stack,
-            generator.ok_or("no generator with --replay")?,
+            generator.ok_or_else(|| CliError::usage("no generator with --replay"))?,
             corrupt,
             &mut self.counts,
             &mut self.submitted,
@@ -141,7 +142,7 @@ impl DevRun {
     /// One ingest invocation for what arrived since the last: the bucket's new notifications
     /// (under chaos some are lost, some go to an invocation that crashes), reconciliation's
     /// announcements and the redeliveries. Returns whether there was anything to deliver.
-    async fn deliver(&mut self, chaos: bool) -> Result<bool, String> {
+    async fn deliver(&mut self, chaos: bool) -> CliResult<bool> {
         let mut batch = std::mem::take(&mut self.redeliver);
         let crashed =
             take_notifications(&mut self.notifications, chaos, &mut batch, &mut self.counts);
@@ -158,7 +159,7 @@ impl DevRun {
     }
 
     /// One ingest invocation for `batch`; returns what SQS would deliver again.
-    async fn ingest(&mut self, batch: &[ObjectCreated]) -> Result<Vec<ObjectCreated>, String> {
+    async fn ingest(&mut self, batch: &[ObjectCreated]) -> CliResult<Vec<ObjectCreated>> {
         let settings = &self.functions.ingest;
         ingest_batch(
             &self.stack,
@@ -181,7 +182,7 @@ impl DevRun {
     /// notification brought (lost, or its ingest crashed) is found by the monitor handler's
     /// reconciliation without grace, and again while a file fails (injected S3 errors may
     /// still be pending), as the next scheduled runs would; then one last run of its checks.
-    async fn drain(&mut self, chaos: bool) -> Result<(), String> {
+    async fn drain(&mut self, chaos: bool) -> CliResult<()> {
         let mut batch = std::mem::take(&mut self.redeliver);
         let crashed =
             take_notifications(&mut self.notifications, chaos, &mut batch, &mut self.counts);
@@ -210,7 +211,7 @@ impl DevRun {
     }
 
     /// `batch` and its redeliveries, up to five invocations; returns how many still fail.
-    async fn ingest_until_done(&mut self, mut batch: Vec<ObjectCreated>) -> Result<u64, String> {
+    async fn ingest_until_done(&mut self, mut batch: Vec<ObjectCreated>) -> CliResult<u64> {
         for _ in 0..5 {
             if batch.is_empty() {
                 break;
@@ -221,7 +222,7 @@ impl DevRun {
     }
 
     /// The guarantees checked on the data, the tables dumped if asked, the stack shut down.
-    async fn finish(self, args: &DevArgs, started: Instant) -> Result<Report, String> {
+    async fn finish(self, args: &DevArgs, started: Instant) -> CliResult<Report> {
         let DevRun {
             stack,
             functions,
@@ -231,7 +232,7 @@ impl DevRun {
         } = self;
         let snowflake = stack.snowflake.clone();
         let dump: Option<PathBuf> = args.dump.clone();
-        let (tables, mut checks) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let (tables, mut checks) = tokio::task::spawn_blocking(move || -> CliResult<_> {
             if let Some(dir) = dump {
                 dump_tables(&snowflake, &dir)?;
             }
@@ -241,7 +242,7 @@ impl DevRun {
             ))
         })
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| CliError::usage(e.to_string()))??;
         let freshness = stack.freshness.summary();
         // Release the warehouse file before returning, so the state folder can be reopened at
         // once. Every client first: a pooled connection keeps a stand-in request task (and the

@@ -17,6 +17,8 @@ use snowflake::{
 };
 use snowflake_standin::{Account, Options, SnowflakeStandIn};
 
+use crate::error::{CliError, CliResult};
+
 pub const BUCKET: &str = "landing";
 pub const PREFIX: &str = "stream_data/";
 pub const DATABASE: &str = "CUSTOMERS";
@@ -87,13 +89,13 @@ pub struct StackOptions<'a> {
 }
 
 impl Stack {
-    pub async fn start(options: StackOptions<'_>) -> Result<Stack, String> {
+    pub async fn start(options: StackOptions<'_>) -> CliResult<Stack> {
         let state = options.state;
         std::fs::create_dir_all(state.join("s3").join(BUCKET))
-            .map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+            .map_err(|e| CliError::usage(format!("cannot create {}: {e}", state.display())))?;
         let s3 = S3StandIn::start(state.join("s3"))
             .await
-            .map_err(|e| format!("the S3 stand-in did not start: {e}"))?;
+            .map_err(|e| CliError::usage(format!("the S3 stand-in did not start: {e}")))?;
         // The deployed bucket's policy: the stage is write-once (template.yaml, WriteOnceStage).
         s3.write_once(BUCKET, PREFIX);
         let keys: Vec<KeyPair> = IDENTITIES
@@ -113,8 +115,9 @@ impl Stack {
             port: options.snowflake_port,
             async_after: Duration::from_secs(45),
         })
-        .await?;
-        let client = |user: &str, key: KeyPair| -> Result<Arc<SnowflakeClient>, String> {
+        .await
+        .map_err(CliError::usage)?;
+        let client = |user: &str, key: KeyPair| -> CliResult<Arc<SnowflakeClient>> {
             let connection = Connection {
                 account: ACCOUNT.into(),
                 user: user.into(),
@@ -123,7 +126,7 @@ impl Stack {
             };
             SnowflakeClient::connect(&connection, key, RetryPolicy::default())
                 .map(Arc::new)
-                .map_err(|e| e.to_string())
+                .map_err(|e| CliError::usage(e.to_string()))
         };
         let mut keys = keys.into_iter().skip(1);
         let ingest = client(INGEST_USER, keys.next().expect("three keys"))?;
@@ -213,7 +216,7 @@ impl Stack {
 
     /// Writes `<state>/admin.env`, `ingest.env` and `monitor.env` (`export NAME='value'`
     /// lines); returns their paths.
-    pub fn write_environments(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn write_environments(&self) -> CliResult<Vec<PathBuf>> {
         let mut written = Vec::new();
         for (file, variables) in self.environments() {
             let text: String = variables
@@ -222,7 +225,7 @@ impl Stack {
                 .collect();
             let path = self.state.join(file);
             std::fs::write(&path, text)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
             written.push(path);
         }
         Ok(written)
@@ -249,17 +252,17 @@ fn variables(ingest: &KeyPair, monitor: &KeyPair) -> BTreeMap<String, String> {
 
 /// The key at `path`, made on the first run (a fresh 2048-bit RSA key, never used anywhere
 /// else).
-fn throwaway_key(path: &Path) -> Result<KeyPair, String> {
+fn throwaway_key(path: &Path) -> CliResult<KeyPair> {
     if !path.is_file() {
         let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-            .map_err(|e| format!("generating a key failed: {e}"))?;
+            .map_err(|e| CliError::usage(format!("generating a key failed: {e}")))?;
         let pem = key
             .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| format!("encoding the key failed: {e}"))?;
+            .map_err(|e| CliError::usage(format!("encoding the key failed: {e}")))?;
         std::fs::write(path, pem.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
     }
     let pem = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    KeyPair::from_pem(&pem, None).map_err(|e| e.to_string())
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    KeyPair::from_pem(&pem, None).map_err(|e| CliError::usage(e.to_string()))
 }

@@ -25,13 +25,14 @@ use super::freshness::TimedPipe;
 use super::functions::DevMonitor;
 use super::report::{self, Counts, Submitted};
 use super::stack::{PREFIX, Stack};
+use crate::error::{CliError, CliResult};
 
-pub(super) fn replay_files(dir: Option<&PathBuf>) -> Result<Option<VecDeque<PathBuf>>, String> {
+pub(super) fn replay_files(dir: Option<&PathBuf>) -> CliResult<Option<VecDeque<PathBuf>>> {
     let Some(dir) = dir else {
         return Ok(None);
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", dir.display())))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -40,7 +41,10 @@ pub(super) fn replay_files(dir: Option<&PathBuf>) -> Result<Option<VecDeque<Path
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(format!("{} has no .csv or .csv.gz files", dir.display()));
+        return Err(CliError::usage(format!(
+            "{} has no .csv or .csv.gz files",
+            dir.display()
+        )));
     }
     Ok(Some(files.into()))
 }
@@ -49,8 +53,9 @@ pub(super) async fn put_replayed(
     stack: &Stack,
     path: &std::path::Path,
     counts: &mut Counts,
-) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+) -> CliResult<()> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -59,7 +64,7 @@ pub(super) async fn put_replayed(
         .store
         .put_if_absent(&format!("{PREFIX}{name}"), bytes.into(), "text/csv")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::usage(e.to_string()))?;
     stack.freshness.created(name);
     counts.files_generated += 1;
     Ok(())
@@ -75,21 +80,22 @@ pub(super) async fn generate_file(
     corrupt: bool,
     counts: &mut Counts,
     submitted: &mut Submitted,
-) -> Result<(), String> {
+) -> CliResult<()> {
     let event_id = format!(
         "pipectl-dev-{}-{}",
         generator.settings.seed, counts.files_generated
     );
     let event = scheduled_event(Utc::now(), &event_id)?;
     if corrupt {
-        let file = FileId::from_event(event.time, &event_id).map_err(|e| e.to_string())?;
+        let file = FileId::from_event(event.time, &event_id)
+            .map_err(|e| CliError::usage(e.to_string()))?;
         let key = file.object_key(&generator.prefix, false);
         let mut text = String::from_utf8(pipeline::generator::generate_bytes(
             &generator.settings,
             &file,
             false,
         ))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::usage(e.to_string()))?;
         if let Some(at) = text.find('@') {
             text.replace_range(at..at + 1, "#");
         }
@@ -97,20 +103,22 @@ pub(super) async fn generate_file(
             .store
             .put_if_absent(&key, text.into_bytes().into(), "text/csv")
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CliError::usage(e.to_string()))?;
         if outcome != PutOutcome::Created {
-            return Err(format!("{key} existed already: the run would lose a file"));
+            return Err(CliError::usage(format!(
+                "{key} existed already: the run would lose a file"
+            )));
         }
         counts.faults.invalid_files += 1;
     } else {
         let file = generate_scheduled_file(&stack.store, generator, event)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CliError::usage(e.to_string()))?;
         if file.duplicate {
-            return Err(format!(
+            return Err(CliError::usage(format!(
                 "{} existed already: the run would lose a file",
                 file.key
-            ));
+            )));
         }
         stack.freshness.created(&file.key);
         submitted.generated_valid.insert(file.key);
@@ -120,7 +128,7 @@ pub(super) async fn generate_file(
 }
 
 /// An EventBridge scheduled event, as the schedule sends it.
-fn scheduled_event(time: chrono::DateTime<Utc>, id: &str) -> Result<ScheduledEvent, String> {
+fn scheduled_event(time: chrono::DateTime<Utc>, id: &str) -> CliResult<ScheduledEvent> {
     serde_json::from_value(serde_json::json!({
         "version": "0",
         "id": id,
@@ -132,7 +140,7 @@ fn scheduled_event(time: chrono::DateTime<Utc>, id: &str) -> Result<ScheduledEve
         "resources": [],
         "detail": {},
     }))
-    .map_err(|e| format!("a scheduled event did not parse: {e}"))
+    .map_err(|e| CliError::usage(format!("a scheduled event did not parse: {e}")))
 }
 
 /// The ingest function's handler, given the notifications as one SQS batch. Returns the
@@ -144,7 +152,7 @@ pub(super) async fn ingest_batch(
     batch: &[devstack::ObjectCreated],
     counts: &mut Counts,
     submitted: &mut Submitted,
-) -> Result<Vec<devstack::ObjectCreated>, String> {
+) -> CliResult<Vec<devstack::ObjectCreated>> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
@@ -181,7 +189,7 @@ pub(super) async fn ingest_batch(
         }
     }
     let Answer::Batch(response) = handled.answer else {
-        return Err("an SQS batch was not answered as one".into());
+        return Err(CliError::usage("an SQS batch was not answered as one"));
     };
     let again: HashSet<String> = response
         .batch_item_failures
@@ -345,8 +353,9 @@ pub(super) async fn print_progress(stack: &Stack, started: Instant, counts: &Cou
 pub(super) fn dump_tables(
     snowflake: &snowflake_standin::SnowflakeStandIn,
     dir: &std::path::Path,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+) -> CliResult<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::usage(format!("cannot create {}: {e}", dir.display())))?;
     for (table, order) in [
         ("CUSTOMER", "CUSTOMER_ID"),
         ("CUSTOMER_HISTORY", "CUSTOMER_ID, START_TIME"),
@@ -355,7 +364,7 @@ pub(super) fn dump_tables(
         let path_text = path.display().to_string().replace('\'', "''");
         snowflake
             .query(&format!("COPY (SELECT * FROM {table} ORDER BY {order}) TO '{path_text}' (HEADER, DELIMITER ',')"))
-            .map_err(|e| format!("dumping {table} failed: {e}"))?;
+            .map_err(|e| CliError::usage(format!("dumping {table} failed: {e}")))?;
     }
     Ok(())
 }
