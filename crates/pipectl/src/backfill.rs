@@ -101,7 +101,7 @@ pub fn run(args: BackfillArgs) -> Result<(), CliError> {
         let window = (args.since, until);
         let findings = survey(&store, &warehouse, &target, &settings, window, now, deadline)
             .await
-            .map_err(|err| CliError::failed(err.to_string()))?;
+            .map_err(CliError::failed)?;
         let due: Vec<&Finding> = findings
             .iter()
             .filter(|f| f.status == FileStatus::NotLoaded)

@@ -82,7 +82,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 }
 
 async fn measure(args: &BenchArgs, raw_rows: u64) -> CliResult<SizeResult> {
-    let state = tempfile::tempdir().map_err(|e| CliError::usage(e.to_string()))?;
+    let state = tempfile::tempdir().map_err(CliError::usage)?;
     let stack = Stack::start(StackOptions {
         state: state.path(),
         sql_dir: &args.sql,
@@ -119,7 +119,7 @@ async fn measure(args: &BenchArgs, raw_rows: u64) -> CliResult<SizeResult> {
         })
     })
     .await
-    .map_err(|e| CliError::usage(e.to_string()))?;
+    .map_err(CliError::usage)?;
     drop(stack);
     result
 }
@@ -143,10 +143,7 @@ fn insert(
                 CASE WHEN i % 50 = 49 THEN 'D' ELSE 'U' END, '{file}', i + 1, now()
          FROM range({rows}) AS t(i)"
     );
-    snowflake
-        .query(&sql)
-        .map(drop)
-        .map_err(|e| CliError::usage(e.to_string()))
+    snowflake.query(&sql).map(drop).map_err(CliError::usage)
 }
 
 /// One task run, which must succeed, and its time.

@@ -97,8 +97,7 @@ impl Resolved {
             jwt_account: self.jwt_account.clone(),
             base_url: self.base_url.clone(),
         };
-        SnowflakeClient::connect(&connection, key, RetryPolicy::default())
-            .map_err(|e| CliError::usage(e.to_string()))
+        SnowflakeClient::connect(&connection, key, RetryPolicy::default()).map_err(CliError::usage)
     }
 
     pub fn key_pair(&self) -> CliResult<KeyPair> {
@@ -108,8 +107,7 @@ impl Resolved {
                 self.private_key_path.display()
             ))
         })?;
-        KeyPair::from_pem(&pem, self.passphrase.as_deref())
-            .map_err(|e| CliError::usage(e.to_string()))
+        KeyPair::from_pem(&pem, self.passphrase.as_deref()).map_err(CliError::usage)
     }
 
     /// `pipe` as DATABASE.SCHEMA.PIPE, completed from the database and schema if needed.

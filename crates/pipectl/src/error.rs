@@ -23,12 +23,14 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn failed(message: impl Into<String>) -> CliError {
-        CliError::Failed(message.into())
+    /// Exit status 1, with `message` (a text or any error) as what went wrong.
+    pub fn failed(message: impl std::fmt::Display) -> CliError {
+        CliError::Failed(message.to_string())
     }
 
-    pub fn usage(message: impl Into<String>) -> CliError {
-        CliError::Usage(message.into())
+    /// Exit status 2, with `message` (a text or any error) as what went wrong.
+    pub fn usage(message: impl std::fmt::Display) -> CliError {
+        CliError::Usage(message.to_string())
     }
 
     pub fn exit_code(&self) -> ExitCode {

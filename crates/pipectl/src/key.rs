@@ -23,8 +23,7 @@ pub fn run(args: KeyArgs) -> Result<(), CliError> {
     let pem = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     let passphrase = std::env::var("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE").ok();
-    let key = KeyPair::from_pem(&pem, passphrase.as_deref())
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let key = KeyPair::from_pem(&pem, passphrase.as_deref()).map_err(CliError::usage)?;
     println!("fingerprint:     {}", key.fingerprint());
     println!("public key body: {}", key.public_key_base64());
     println!();

@@ -55,7 +55,7 @@ async fn list(bucket: &BucketArgs, json: bool) -> Result<(), CliError> {
     let store = bucket.store().await;
     let files = list_quarantined(&store, &bucket.ingest_settings())
         .await
-        .map_err(|err| CliError::usage(err.to_string()))?;
+        .map_err(CliError::usage)?;
     if json {
         for file in &files {
             println!("{}", serde_json::to_string(file).expect("serialisable"));
@@ -138,6 +138,6 @@ async fn replay_one(
             );
             Err(CliError::Reported { usage: false })
         }
-        Err(err) => Err(CliError::usage(err.to_string())),
+        Err(err) => Err(CliError::usage(err)),
     }
 }

@@ -32,7 +32,7 @@ pub fn run(args: SqlArgs) -> Result<(), CliError> {
         timeout,
         tokio::time::Instant::now() + timeout,
     ));
-    let result = result.map_err(|err| CliError::failed(err.to_string()))?;
+    let result = result.map_err(CliError::failed)?;
     if args.json {
         let rows: Vec<serde_json::Value> = result
             .rows

@@ -242,7 +242,7 @@ impl DevRun {
             ))
         })
         .await
-        .map_err(|e| CliError::usage(e.to_string()))??;
+        .map_err(CliError::usage)??;
         let freshness = stack.freshness.summary();
         // Release the warehouse file before returning, so the state folder can be reopened at
         // once. Every client first: a pooled connection keeps a stand-in request task (and the

@@ -126,7 +126,7 @@ impl Stack {
             };
             SnowflakeClient::connect(&connection, key, RetryPolicy::default())
                 .map(Arc::new)
-                .map_err(|e| CliError::usage(e.to_string()))
+                .map_err(CliError::usage)
         };
         let mut keys = keys.into_iter().skip(1);
         let ingest = client(INGEST_USER, keys.next().expect("three keys"))?;
@@ -264,5 +264,5 @@ fn throwaway_key(path: &Path) -> CliResult<KeyPair> {
     }
     let pem = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
-    KeyPair::from_pem(&pem, None).map_err(|e| CliError::usage(e.to_string()))
+    KeyPair::from_pem(&pem, None).map_err(CliError::usage)
 }

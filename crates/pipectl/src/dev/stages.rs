@@ -64,7 +64,7 @@ pub(super) async fn put_replayed(
         .store
         .put_if_absent(&format!("{PREFIX}{name}"), bytes.into(), "text/csv")
         .await
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .map_err(CliError::usage)?;
     stack.freshness.created(name);
     counts.files_generated += 1;
     Ok(())
@@ -87,15 +87,14 @@ pub(super) async fn generate_file(
     );
     let event = scheduled_event(Utc::now(), &event_id)?;
     if corrupt {
-        let file = FileId::from_event(event.time, &event_id)
-            .map_err(|e| CliError::usage(e.to_string()))?;
+        let file = FileId::from_event(event.time, &event_id).map_err(CliError::usage)?;
         let key = file.object_key(&generator.prefix, false);
         let mut text = String::from_utf8(pipeline::generator::generate_bytes(
             &generator.settings,
             &file,
             false,
         ))
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .map_err(CliError::usage)?;
         if let Some(at) = text.find('@') {
             text.replace_range(at..at + 1, "#");
         }
@@ -103,7 +102,7 @@ pub(super) async fn generate_file(
             .store
             .put_if_absent(&key, text.into_bytes().into(), "text/csv")
             .await
-            .map_err(|e| CliError::usage(e.to_string()))?;
+            .map_err(CliError::usage)?;
         if outcome != PutOutcome::Created {
             return Err(CliError::usage(format!(
                 "{key} existed already: the run would lose a file"
@@ -113,7 +112,7 @@ pub(super) async fn generate_file(
     } else {
         let file = generate_scheduled_file(&stack.store, generator, event)
             .await
-            .map_err(|e| CliError::usage(e.to_string()))?;
+            .map_err(CliError::usage)?;
         if file.duplicate {
             return Err(CliError::usage(format!(
                 "{} existed already: the run would lose a file",
