@@ -57,7 +57,7 @@ enum Command {
     /// Quarantined files: list them with their first errors, or replay a corrected one.
     Quarantine(quarantine::QuarantineArgs),
     /// Measure one run of the SCD task on the Snowflake stand-in as CUSTOMER_RAW grows
-    /// (build with --release). Exit status: 0 measured, 2 a run failed.
+    /// (the dev build optimises DuckDB as release does). Exit status: 0 measured, 2 a run failed.
     Bench(bench::BenchArgs),
 }
 

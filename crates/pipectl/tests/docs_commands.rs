@@ -125,7 +125,7 @@ fn resolved(args: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `cargo run --release -- …` and `pipectl …` lines of the fenced code blocks, continuation
+/// `cargo run -- …`, `cargo run --release -- …` and `pipectl …` lines of the fenced code blocks, continuation
 /// lines joined and trailing comments dropped.
 fn shown_commands() -> Vec<Shown> {
     let mut pages: Vec<PathBuf> = vec![Path::new(WORKSPACE).join("README.md")];
@@ -164,6 +164,7 @@ fn shown_commands() -> Vec<Shown> {
                 .filter_map(|w| w.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())))
                 .collect();
             let args = match words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                ["cargo", "run", "--", ..] => words[3..].to_vec(),
                 ["cargo", "run", "--release", "--", ..] => words[4..].to_vec(),
                 ["pipectl", ..] => words[1..].to_vec(),
                 _ => continue,

@@ -182,7 +182,7 @@ async fn serve(args: &DevArgs) -> CliResult<()> {
          # monitor, doctor, backfill and quarantine, admin.env for anything else), then e.g.\n\
          # `cargo lambda watch` and `cargo lambda invoke ingest --data-file events/ingest-sqs.json`,"
     );
-    println!("# or `cargo run --release -- sql \"SELECT count(*) FROM CUSTOMER\"`. Ctrl-C stops.");
+    println!("# or `cargo run -- sql \"SELECT count(*) FROM CUSTOMER\"`. Ctrl-C stops.");
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut counts = Counts::default();
