@@ -53,13 +53,18 @@ GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO USER <% admin_user %>;
 
 GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
-GRANT ALL ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
+-- USAGE and the CREATE privileges 02–05 use, not ALL, which would add every other CREATE
+-- (procedures, secrets, …), MODIFY and MONITOR
+-- (https://docs.snowflake.com/en/user-guide/security-access-control-privileges).
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE FILE FORMAT, CREATE STAGE, CREATE PIPE, CREATE STREAM, CREATE TASK
+ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
--- The monitor runs its SQL API queries on the warehouse and reports its state.
-GRANT USAGE, MONITOR ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
+-- The monitor runs its SQL API queries on the warehouse; it reads nothing of the warehouse's own
+-- state, so no MONITOR on it.
+GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_MONITOR;
 -- Tasks run with their owner's privileges and need EXECUTE TASK on the account.
 GRANT EXECUTE TASK ON ACCOUNT TO ROLE CUSTOMER_PIPELINE_ADMIN;
 

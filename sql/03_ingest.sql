@@ -8,7 +8,12 @@
 USE SCHEMA <% database %>.<% schema %>;
 
 -- The contract: one header row, RFC 4180 quoting, UTF-8, gzip recognised automatically.
--- Empty fields (the attributes of a delete) load as NULL.
+-- RFC 4180 has no backslash escapes, so ESCAPE_UNENCLOSED_FIELD = NONE: under its default
+-- (backslash) an unquoted `a\,b` would be one field and shift every column after it, which a
+-- transforming COPY does not notice. An empty field, quoted ("") or not, is absent in the
+-- contract and loads as NULL: EMPTY_FIELD_AS_NULL covers two successive delimiters, and
+-- NULL_IF = ('') the quoted empty string; the default NULL_IF ('\\N') would turn a literal
+-- `\N` into NULL (https://docs.snowflake.com/en/sql-reference/sql/create-file-format).
 -- No ERROR_ON_COLUMN_COUNT_MISMATCH: "When transforming data during loading (that is, using a
 -- query as the source for the COPY INTO <table> command), this option is ignored"
 -- (https://docs.snowflake.com/en/sql-reference/sql/copy-into-table), and the pipe below
@@ -19,7 +24,9 @@ CREATE FILE FORMAT IF NOT EXISTS CUSTOMER_CSV
     SKIP_HEADER = 1
     FIELD_DELIMITER = ','
     FIELD_OPTIONALLY_ENCLOSED_BY = '"'
+    ESCAPE_UNENCLOSED_FIELD = NONE
     EMPTY_FIELD_AS_NULL = TRUE
+    NULL_IF = ('')
     COMPRESSION = AUTO
     ENCODING = 'UTF8'
     -- The contract's updated_at, 2026-11-23T10:14:51Z, with the Z a literal: no AUTO format ends
@@ -28,6 +35,10 @@ CREATE FILE FORMAT IF NOT EXISTS CUSTOMER_CSV
     -- The value is UTC and lands in TIMESTAMP_NTZ as wall-clock time.
     TIMESTAMP_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
     COMMENT = 'Customer change files (see the CSV contract in docs/contract.md).';
+
+-- The same two options on a format created before they were set (docs/snowflake-setup.md,
+-- "Upgrading"); the pipe reads the format at each load.
+ALTER FILE FORMAT CUSTOMER_CSV SET ESCAPE_UNENCLOSED_FIELD = NONE NULL_IF = ('');
 
 CREATE STAGE IF NOT EXISTS CUSTOMER_STAGE
     URL = '<% bucket_url %>'
@@ -78,7 +89,9 @@ FROM (
         METADATA$FILENAME,  -- noqa: RF03
         METADATA$FILE_ROW_NUMBER,  -- noqa: RF03
         METADATA$START_SCAN_TIME  -- noqa: RF03
-    FROM @CUSTOMER_STAGE AS f
+    -- `FROM @stage [ <alias> ]`: the documented form has no AS
+    -- (https://docs.snowflake.com/en/sql-reference/sql/copy-into-table).
+    FROM @CUSTOMER_STAGE f  -- noqa: AL01
 )
 FILE_FORMAT = (FORMAT_NAME = 'CUSTOMER_CSV')
 ON_ERROR = SKIP_FILE;

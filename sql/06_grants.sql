@@ -5,15 +5,19 @@
 
 USE SCHEMA <% database %>.<% schema %>;
 
--- Ingest (Snowpipe REST), the ingest user's default role (and `pipectl backfill`'s, run by an
--- operator with that key; the monitor never holds it). "Calling the Snowpipe REST endpoints
+-- Ingest (Snowpipe REST), the ingest user's default role, held by no one else: `pipectl backfill`
+-- also reads COPY_HISTORY, which needs a warehouse, so an operator runs it with a role of their
+-- own (docs/pipectl.md). "Calling the Snowpipe REST endpoints
 -- requires a role with the following minimum privileges": OPERATE on the pipe (insertFiles),
--- MONITOR (insertReport, loadHistoryScan), USAGE on the (external) stage, INSERT and SELECT on
--- the target table (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs). A
--- missing one answers 404. The role has no warehouse, so it can run no query.
+-- MONITOR (insertReport, loadHistoryScan), USAGE on the (external) stage, USAGE on a named file
+-- format "only needed if either the stage or the pipe references a named file format" (both
+-- name CUSTOMER_CSV, 03_ingest.sql), INSERT and SELECT on the target table
+-- (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs). A missing one answers
+-- 404. The role has no warehouse, so it can run no query.
 GRANT OPERATE ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT MONITOR ON PIPE CUSTOMER_PIPE TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON STAGE CUSTOMER_STAGE TO ROLE CUSTOMER_PIPELINE_INGEST;
+GRANT USAGE ON FILE FORMAT CUSTOMER_CSV TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT INSERT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT SELECT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST;
 

@@ -29,6 +29,9 @@ pub struct DoctorArgs {
     /// The stage the pipe reads
     #[arg(long, default_value = "CUSTOMER_STAGE")]
     stage: String,
+    /// The named file format the stage and the pipe read with
+    #[arg(long, default_value = "CUSTOMER_CSV")]
+    file_format: String,
     /// The pipe's target table
     #[arg(long, default_value = "CUSTOMER_RAW")]
     table: String,
@@ -233,6 +236,7 @@ fn objects(args: &DoctorArgs, warehouse: Option<String>, pipe: Option<&str>) -> 
         schema,
         pipe,
         stage: args.stage.clone(),
+        file_format: args.file_format.clone(),
         table: args.table.clone(),
         tasks: list(&args.tasks),
         streams: list(&args.streams),

@@ -40,6 +40,7 @@ pub struct Objects {
     pub schema: String,
     pub pipe: String,
     pub stage: String,
+    pub file_format: String,
     pub table: String,
     pub tasks: Vec<String>,
     pub streams: Vec<String>,
@@ -81,6 +82,12 @@ pub fn snowpipe_caller(objects: &Objects) -> Vec<Needed> {
             "STAGE",
             objects.full(&objects.stage),
             "insertFiles",
+        ),
+        need(
+            "USAGE",
+            "FILE FORMAT",
+            objects.full(&objects.file_format),
+            "insertFiles (the stage and the pipe name it)",
         ),
         need(
             "INSERT",
@@ -206,6 +213,7 @@ mod tests {
             schema: "CUSTOMERS.RAW".into(),
             pipe: "CUSTOMER_PIPE".into(),
             stage: "CUSTOMER_STAGE".into(),
+            file_format: "CUSTOMER_CSV".into(),
             table: "CUSTOMER_RAW".into(),
             tasks: vec!["TSK_SCD_RAW".into()],
             streams: vec!["CUSTOMER_RAW_CHANGES".into()],

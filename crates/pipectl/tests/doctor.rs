@@ -164,20 +164,23 @@ async fn a_missing_grant_is_named_as_the_statement_that_adds_it() {
     );
 }
 
+/// What sql/06_grants.sql and 01 grant the ingest role, as SHOW GRANTS lists them.
+const INGEST_GRANTS: [(&str, &str); 8] = [
+    ("USAGE", "CUSTOMERS"),
+    ("USAGE", "CUSTOMERS.RAW"),
+    ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+    ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
+    ("USAGE", "CUSTOMERS.RAW.CUSTOMER_STAGE"),
+    ("USAGE", "CUSTOMERS.RAW.CUSTOMER_CSV"),
+    ("INSERT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+    ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ingest_configuration_checks_the_snowpipe_grants_and_no_queries() {
     let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
     let who = signed_in_as("INGEST", "CUSTOMER_PIPELINE_INGEST", None);
-    let ingest_grants = grants(&[
-        ("USAGE", "CUSTOMERS"),
-        ("USAGE", "CUSTOMERS.RAW"),
-        ("OPERATE", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
-        ("MONITOR", "CUSTOMERS.RAW.CUSTOMER_PIPE"),
-        ("USAGE", "CUSTOMERS.RAW.CUSTOMER_STAGE"),
-        ("INSERT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
-        ("SELECT", "CUSTOMERS.RAW.CUSTOMER_RAW"),
-    ]);
-    let fake = SnowflakeFake::start(vec![who, ingest_grants, insert_report()])
+    let fake = SnowflakeFake::start(vec![who, grants(&INGEST_GRANTS), insert_report()])
         .await
         .unwrap();
     let out = doctor(&fake, &s3, &[("SNOWFLAKE_ROLE", "")]).await;
@@ -185,12 +188,34 @@ async fn an_ingest_configuration_checks_the_snowpipe_grants_and_no_queries() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     for line in [
         "skip  warehouse skipped: the ingest user runs no queries",
-        "ok    grants    role CUSTOMER_PIPELINE_INGEST holds the 7 privileges it needs",
+        "ok    grants    role CUSTOMER_PIPELINE_INGEST holds the 8 privileges it needs",
         "ok    pipe      CUSTOMERS.RAW.CUSTOMER_PIPE visible to the REST API",
         "skip  tasks     skipped: the ingest user does not watch tasks",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_set_up_before_the_file_format_grant_is_told_to_grant_it() {
+    let s3 = S3StandIn::start_in_temp_dir(&["landing"]).await.unwrap();
+    let who = signed_in_as("INGEST", "CUSTOMER_PIPELINE_INGEST", None);
+    let earlier: Vec<(&str, &str)> = INGEST_GRANTS
+        .into_iter()
+        .filter(|(_, object)| !object.ends_with("CUSTOMER_CSV"))
+        .collect();
+    let fake = SnowflakeFake::start(vec![who, grants(&earlier), insert_report()])
+        .await
+        .unwrap();
+    let out = doctor(&fake, &s3, &[("SNOWFLAKE_ROLE", "")]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "GRANT USAGE ON FILE FORMAT CUSTOMERS.RAW.CUSTOMER_CSV TO ROLE CUSTOMER_PIPELINE_INGEST;"
+        ),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

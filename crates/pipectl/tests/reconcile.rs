@@ -363,6 +363,43 @@ async fn a_corrected_file_replays_under_a_new_key_and_loads() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_key_with_a_space_and_a_plus_is_quarantined_and_replayed_under_its_own_name() {
+    let local = local_stack().await;
+    let key = format!("{PREFIX}customer 1+2 (fix me).csv");
+    local.put(&key, invalid_csv()).await;
+    assert!(matches!(
+        local.ingest(&key).await,
+        Outcome::Quarantined { .. }
+    ));
+    let settings = IngestSettings::default();
+    let listed = list_quarantined(&local.stack.store, &settings)
+        .await
+        .unwrap();
+    // The copy kept the key exactly: CopySource decoded to this object, not to `1 2` or `1+2`'s
+    // neighbour.
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].original_key, key);
+    assert_eq!(listed[0].key, format!("quarantine/{key}"));
+    let new_key = replay(
+        &local.stack.store,
+        &settings,
+        &listed[0].key,
+        Some(valid_csv(4, 5).into()),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        new_key.starts_with(&format!("{PREFIX}customer 1+2 (fix me).replay-")),
+        "{new_key}"
+    );
+    assert!(matches!(
+        local.ingest(&new_key).await,
+        Outcome::Submitted { rows: 4, .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_uncorrected_file_is_refused_with_the_validators_report() {
     let local = local_stack().await;
     let key = format!("{PREFIX}customer_still_bad.csv");

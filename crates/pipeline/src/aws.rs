@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
 use crate::ports::{
-    ListedObject, ObjectReader, PutOutcome, StoreError, SwapOutcome, UploadedPart, VersionedObject,
+    ListedObject, OpenedObject, PutOutcome, StoreError, SwapOutcome, UploadedPart, VersionedObject,
 };
 use crate::snowflake_settings::{FixedSettings, SettingsError, SettingsSource, SnowflakeSettings};
 
@@ -189,8 +189,9 @@ impl S3Store {
         &self.bucket
     }
 
-    /// Opens an object for reading; `Ok(None)` when the key does not exist.
-    pub async fn get_object(&self, key: &str) -> Result<Option<ObjectReader>, StoreError> {
+    /// Opens an object for reading, with its size from the response; `Ok(None)` when the key
+    /// does not exist.
+    pub async fn get_object(&self, key: &str) -> Result<Option<OpenedObject>, StoreError> {
         let result = self
             .client
             .get_object()
@@ -199,7 +200,10 @@ impl S3Store {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Some(Box::pin(output.body.into_async_read()))),
+            Ok(output) => Ok(Some(OpenedObject {
+                size: output.content_length.and_then(|n| u64::try_from(n).ok()),
+                reader: Box::pin(output.body.into_async_read()),
+            })),
             Err(err) if err.code() == Some("NoSuchKey") => Ok(None),
             Err(err) => Err(self.error("GetObject", key, err)),
         }
@@ -303,11 +307,20 @@ impl S3Store {
 
     /// Copies an object within the bucket (overwriting the target).
     pub async fn copy_object(&self, from: &str, to: &str) -> Result<(), StoreError> {
-        // CopySource is `bucket/key`, URL-encoded.
+        // CopySource is `bucket/key`: "The value must be URL-encoded"
+        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html), and the SDK does
+        // not encode it. Percent-encoding, not form encoding: a form-encoded space is `+`,
+        // which a percent-decoder reads as a literal plus, another key.
+        const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~')
+            .remove(b'/');
         let source = format!(
             "{}/{}",
             self.bucket,
-            url::form_urlencoded::byte_serialize(from.as_bytes()).collect::<String>()
+            percent_encoding::utf8_percent_encode(from, KEEP)
         );
         self.client
             .copy_object()

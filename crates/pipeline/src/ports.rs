@@ -11,6 +11,15 @@ use bytes::Bytes;
 /// An object's bytes, read as they arrive.
 pub type ObjectReader = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 
+/// An object opened for reading, with its size as S3 states it in the GetObject response
+/// (Content-Length, "Size of the body in bytes",
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). Unlike the `size` of a
+/// queued notification, which anyone allowed to send to the queue can write, this is S3's word.
+pub struct OpenedObject {
+    pub reader: ObjectReader,
+    pub size: Option<u64>,
+}
+
 /// Result of a create-only write (`If-None-Match: *`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {

@@ -187,7 +187,8 @@ async fn read_whole(store: &S3Store, key: &str) -> Result<Bytes, ReplayError> {
     let mut reader = store
         .get_object(key)
         .await?
-        .ok_or_else(|| ReplayError::NotQuarantined(key.to_owned()))?;
+        .ok_or_else(|| ReplayError::NotQuarantined(key.to_owned()))?
+        .reader;
     let mut bytes = Vec::new();
     reader
         .read_to_end(&mut bytes)

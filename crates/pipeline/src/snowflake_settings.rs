@@ -105,16 +105,10 @@ impl SnowflakeSettings {
         json: &str,
         pipe: Option<&str>,
     ) -> Result<SnowflakeSettings, SettingsError> {
-        let mut settings: SnowflakeSettings = serde_json::from_str(json).map_err(|e| {
-            // serde's message names the field and position, not the value.
-            SettingsError::NotSettingsJson(
-                e.to_string()
-                    .split(" at line")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })?;
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let mut settings: SnowflakeSettings =
+            serde_path_to_error::deserialize(&mut deserializer)
+                .map_err(|e| SettingsError::NotSettingsJson(without_values(&e)))?;
         if let Some(pipe) = pipe {
             settings.pipe = pipe.to_owned();
         }
@@ -184,6 +178,28 @@ impl SettingsSource for FixedSettings {
 
 /// Settings for tests: the test-only key (never registered anywhere), the pipe
 /// `DB.SCHEMA.PIPE`, and `base_url` as the endpoint.
+/// serde's message for a secret that does not parse, without the values: "invalid type:
+/// integer `123456`, expected a string" would put a passphrase into the logs and the Lambda
+/// error payload. Kept: the field's path and what was expected (from the type, not the data);
+/// missing, unknown or duplicate field names; a syntax error's kind.
+fn without_values(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = error.inner();
+    let message = inner.to_string();
+    let message = message.split(" at line").next().unwrap_or_default();
+    if !inner.is_data() {
+        return message.to_owned();
+    }
+    let field_name = ["missing field", "unknown field", "duplicate field"];
+    if field_name.iter().any(|start| message.starts_with(start)) {
+        return message.to_owned();
+    }
+    let expected = message
+        .rsplit_once(", expected ")
+        .map(|(_, expected)| format!(" (expected {expected})"))
+        .unwrap_or_default();
+    format!("`{}` has the wrong type or value{expected}", error.path())
+}
+
 #[cfg(test)]
 pub(crate) fn test_settings(base_url: &str) -> SnowflakeSettings {
     SnowflakeSettings {
@@ -230,6 +246,28 @@ mod tests {
     }
 
     const SECRET_WITHOUT_PIPE: &str = r#"{"account":"a","user":"u","private_key":"SECRETVALUE"}"#;
+
+    #[test]
+    fn a_wrong_type_in_the_secret_names_the_field_but_never_the_value() {
+        for secret in [
+            r#"{"account":"a","user":"u","private_key":"k","passphrase":918273645}"#,
+            r#"{"account":"a","user":"u","private_key":{"pem":"918273645"}}"#,
+            r#"{"account":"a","user":"u","private_key":"k","passphrase":"x","pipe":918273645}"#,
+        ] {
+            let err = SnowflakeSettings::from_secret_json(secret, None)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("918273645"), "{err}");
+            assert!(err.contains("wrong type"), "{err}");
+        }
+        let err = SnowflakeSettings::from_secret_json(
+            r#"{"account":"a","user":"u","private_key":"k","passphrase":918273645}"#,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`passphrase`"), "{err}");
+    }
 
     #[test]
     fn secret_without_pipe_needs_snowflake_pipe() {

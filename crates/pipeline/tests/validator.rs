@@ -246,6 +246,25 @@ fn gzip_bomb_stops_at_the_content_limit() {
 }
 
 #[test]
+fn a_read_past_the_deadline_decodes_at_most_one_slice_of_a_bomb() {
+    let bomb = gzip_of_zeros(64 * 1024 * 1024);
+    let limits = SizeLimits {
+        max_object_bytes: u64::MAX,
+        max_csv_bytes: u64::MAX,
+    };
+    let mut validator = FileValidator::with_limits("bomb.csv.gz", limits);
+    // The whole bomb in one piece, as one large read would hand it over, with no time left.
+    let in_time = validator.feed_before(&bomb, Some(std::time::Instant::now()));
+    assert!(!in_time);
+    let report = validator.finish();
+    assert!(
+        report.csv_bytes <= 17 * 1024 * 1024,
+        "decoded {} bytes past the deadline",
+        report.csv_bytes
+    );
+}
+
+#[test]
 fn plain_file_over_the_object_limit_stops_reading() {
     let bytes = generated(20_000, false);
     let limits = SizeLimits {

@@ -197,7 +197,8 @@ pub fn reads_copy_history(catalog: &Catalog, role: &str, table: &Object) -> bool
 
 /// The privilege each Snowpipe REST endpoint needs on the pipe: "OPERATE (insertFiles
 /// endpoint), MONITOR (insertReport, loadHistoryScan endpoints)"; the same table lists, for the
-/// calling role, USAGE on the stage and INSERT, SELECT on the target table
+/// calling role, USAGE on the stage, USAGE on a named file format ("only needed if either the
+/// stage or the pipe references a named file format") and INSERT, SELECT on the target table
 /// (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-rest-gs, "Grant access
 /// privileges"). Without them Snowflake answers 404, "pipeName not recognized. This error code
 /// can also be returned if the role used when calling the endpoint does not have sufficient
@@ -222,9 +223,19 @@ pub fn may_call_snowpipe(
     let crate::catalog::Detail::Pipe(spec) = &pipe.detail else {
         return Err("not a pipe".into());
     };
-    match catalog.get(Kind::Stage, &spec.stage) {
-        Some(stage) if has(catalog, role, stage, "USAGE") => {}
+    let stage = match catalog.get(Kind::Stage, &spec.stage) {
+        Some(stage) if has(catalog, role, stage, "USAGE") => stage,
         _ => return Err(format!("no USAGE on the stage {}", spec.stage)),
+    };
+    let stage_format = match &stage.detail {
+        crate::catalog::Detail::Stage { file_format, .. } => file_format.as_deref(),
+        _ => None,
+    };
+    for format in std::iter::once(spec.file_format.as_str()).chain(stage_format) {
+        match catalog.get(Kind::FileFormat, format) {
+            Some(named) if has(catalog, role, named, "USAGE") => {}
+            _ => return Err(format!("no USAGE on the file format {format}")),
+        }
     }
     for table_privilege in ["INSERT", "SELECT"] {
         match catalog.get(Kind::Table, &spec.table) {

@@ -8,6 +8,7 @@ mod access;
 mod auth;
 pub mod catalog;
 mod copy;
+mod csv_fields;
 mod ddl;
 pub mod engine;
 mod error;

@@ -42,6 +42,11 @@ const GRANTS: &[(&str, Operation, &str)] = &[
         "HTTP 404",
     ),
     (
+        "USAGE ON FILE FORMAT CUSTOMER_CSV TO ROLE CUSTOMER_PIPELINE_INGEST",
+        Operation::IngestInsertFiles,
+        "HTTP 404",
+    ),
+    (
         "INSERT ON TABLE CUSTOMER_RAW TO ROLE CUSTOMER_PIPELINE_INGEST",
         Operation::IngestInsertFiles,
         "HTTP 404",
@@ -212,6 +217,27 @@ async fn without_granting_the_admin_role_to_the_installer_the_scripts_cannot_use
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_schema_privilege_of_the_admin_role_is_needed_by_the_script_that_uses_it() {
+    for (privilege, script) in [
+        ("CREATE TABLE", "02_tables.sql"),
+        ("CREATE VIEW", "02_tables.sql"),
+        ("CREATE FILE FORMAT", "03_ingest.sql"),
+        ("CREATE STAGE", "03_ingest.sql"),
+        ("CREATE PIPE", "03_ingest.sql"),
+        ("CREATE STREAM", "04_scd.sql"),
+        ("CREATE TASK", "04_scd.sql"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let sql = common::edited_sql(dir.path(), "01_account.sql", |text| {
+            text.replace(&format!(", {privilege}"), "")
+        });
+        let err = common::start(dir, &sql, false).await.err();
+        let err = err.unwrap_or_else(|| panic!("the scripts ran without {privilege}"));
+        assert!(err.starts_with(script), "without {privilege}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_execute_task_the_admin_role_cannot_create_its_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let sql = common::edited_sql(dir.path(), "01_account.sql", |text| {
@@ -257,6 +283,57 @@ async fn the_monitor_user_cannot_read_customer_rows() {
     // Nor can it load files: reconciliation leaves that to ingest.
     let err = f.submit_as(&f.monitor, &["a.csv"]).await.unwrap_err();
     assert_eq!(err.status(), Some(404), "{err}");
+}
+
+/// (privilege, granted_on) pairs of `SHOW GRANTS TO ROLE role` on objects named `object`.
+async fn role_grants_on(f: &common::Fixture, role: &str, object: &str) -> Vec<(String, String)> {
+    let rows = f
+        .sql_as(
+            &f.admin,
+            Some("ACCOUNTADMIN"),
+            &format!("SHOW GRANTS TO ROLE {role}"),
+        )
+        .await
+        .unwrap();
+    let mut grants: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r[2] == object)
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    grants.sort();
+    grants
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monitor_role_holds_only_usage_on_the_warehouse() {
+    let f = fixture().await;
+    assert_eq!(
+        role_grants_on(&f, "CUSTOMER_PIPELINE_MONITOR", "PIPELINE_WH").await,
+        [("USAGE".to_owned(), "WAREHOUSE".to_owned())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_role_holds_usage_and_the_create_privileges_on_the_schema_and_nothing_else() {
+    let f = fixture().await;
+    let privileges: Vec<String> = role_grants_on(&f, "CUSTOMER_PIPELINE_ADMIN", "CUSTOMERS.RAW")
+        .await
+        .into_iter()
+        .map(|(privilege, _)| privilege)
+        .collect();
+    assert_eq!(
+        privileges,
+        [
+            "CREATE FILE FORMAT",
+            "CREATE PIPE",
+            "CREATE STAGE",
+            "CREATE STREAM",
+            "CREATE TABLE",
+            "CREATE TASK",
+            "CREATE VIEW",
+            "USAGE"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -68,6 +68,7 @@ impl SnowflakeClient {
         signer: JwtSigner,
         policy: RetryPolicy,
     ) -> Result<Self, SnowflakeError> {
+        let base_url = checked_base_url(&base_url.into())?;
         let http = reqwest::Client::builder()
             .user_agent(user_agent())
             .connect_timeout(Duration::from_secs(10))
@@ -77,7 +78,7 @@ impl SnowflakeClient {
             })?;
         Ok(SnowflakeClient {
             http,
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            base_url,
             signer,
             policy,
         })
@@ -234,4 +235,29 @@ fn describe_transport(err: &reqwest::Error) -> String {
         source = cause.source();
     }
     message
+}
+/// The base URL, without a trailing slash. Every request carries a bearer JWT, so it must be
+/// https; plain http only to a loopback address (the local stand-in and tests). The error does
+/// not echo the URL, which comes from a secret.
+fn checked_base_url(base_url: &str) -> Result<String, SnowflakeError> {
+    let parsed = url::Url::parse(base_url.trim()).map_err(|_| {
+        SnowflakeError::InvalidRequest("the Snowflake base URL is not a URL".into())
+    })?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(SnowflakeError::InvalidRequest(
+                "the Snowflake base URL must be https (plain http only to a loopback address)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(base_url.trim().trim_end_matches('/').to_owned())
 }

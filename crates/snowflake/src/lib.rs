@@ -40,6 +40,7 @@ impl SnowflakeClient {
         key: KeyPair,
         policy: RetryPolicy,
     ) -> Result<SnowflakeClient, SnowflakeError> {
+        check_account(&connection.account)?;
         let account = connection
             .jwt_account
             .clone()
@@ -51,4 +52,22 @@ impl SnowflakeClient {
             .unwrap_or_else(|| default_base_url(&connection.account));
         SnowflakeClient::new(base_url, signer, policy)
     }
+}
+
+/// The account identifier becomes a host name (`<account>.snowflakecomputing.com`), so it may
+/// hold only what Snowflake's identifiers hold: letters, digits and underscores, with hyphens
+/// between organisation and account and dots in a legacy locator's region
+/// (https://docs.snowflake.com/en/user-guide/admin-account-identifier, "Requirements for account
+/// identifiers"). A `/`, `@`, `#` or `:` from a secret could otherwise change the host the signed
+/// token goes to. The error does not echo the value.
+fn check_account(account: &str) -> Result<(), SnowflakeError> {
+    let account = account.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if account.is_empty() || !account.chars().all(allowed) {
+        return Err(SnowflakeError::InvalidRequest(
+            "the Snowflake account identifier may hold only letters, digits, '_', '-' and '.'"
+                .into(),
+        ));
+    }
+    Ok(())
 }

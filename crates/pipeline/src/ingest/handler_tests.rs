@@ -417,17 +417,40 @@ async fn gzip_bomb_is_quarantined_and_the_nine_good_files_of_its_batch_load() {
     assert!(report["csv_bytes"].as_u64().unwrap() <= 18 * 1024 * 1024);
 }
 
+/// A notification for `key` that claims `size` bytes, as anyone allowed to send to the queue
+/// could write it.
+fn s3_event_claiming(key: &str, size: u64) -> Value {
+    let mut event = s3_event(&[key]);
+    event["Records"][0]["s3"]["object"]["size"] = json!(size);
+    event
+}
+
 #[tokio::test]
-async fn object_announced_over_the_size_limit_is_quarantined_unread() {
+async fn a_forged_size_in_the_notification_cannot_push_a_valid_file_out_of_the_stage() {
+    let f = fixture(vec![]).await;
+    f.put(SAMPLE_KEY, valid_csv(2)).await;
+    // Over MAX_OBJECT_BYTES and over 5 GB, where quarantine would keep only a report.
+    let forged = s3_event_claiming(SAMPLE_KEY, 6 * 1024 * 1024 * 1024);
+    let answer = f.handle(&forged).await.unwrap();
+    assert_eq!(answer["quarantined"], json!([]));
+    assert_eq!(f.submitted().len(), 1);
+    assert!(f.exists(SAMPLE_KEY), "the valid file left the stage");
+}
+
+#[tokio::test]
+async fn object_over_the_size_limit_is_quarantined_unread_by_the_size_s3_answers() {
     let mut f = fixture(vec![]).await;
     f.ingest.settings.limits.max_object_bytes = 1000;
-    // The sample notification announces 1,024 bytes; the object itself is small and valid.
-    f.put(SAMPLE_KEY, valid_csv(2)).await;
-    let answer = f.handle(&s3_event(&[SAMPLE_KEY])).await.unwrap();
+    let csv = valid_csv(50);
+    let size = csv.len() as u64;
+    assert!(size > 1000);
+    f.put(SAMPLE_KEY, csv).await;
+    // The notification understates the size; S3's Content-Length decides.
+    let answer = f.handle(&s3_event_claiming(SAMPLE_KEY, 10)).await.unwrap();
     assert_eq!(answer["quarantined"], json!([SAMPLE_KEY]));
     let report = quarantine_report(&f, SAMPLE_KEY);
     assert_eq!(report["problems"][0]["kind"], "object_too_large");
-    assert_eq!(report["bytes"], 1024);
+    assert_eq!(report["bytes"], size);
     assert!(f.submitted().is_empty());
 }
 

@@ -297,8 +297,9 @@ fn skip_reason(store: &S3Store, settings: &IngestSettings, object: &ObjectRef) -
 }
 
 /// Streams the object through the validator until its end, a size limit or `file_deadline`;
-/// `Ok(None)` when it does not exist (any more). An object announced as larger than the limit
-/// is judged without being read.
+/// `Ok(None)` when it does not exist (any more). An object larger than the limit is judged
+/// without being read, by the size S3 answers with: the notification's `size` only orders the
+/// batch, since a forged message could claim any size and push a valid file out of the stage.
 async fn validate_object(
     store: &S3Store,
     object: &ObjectRef,
@@ -306,18 +307,19 @@ async fn validate_object(
     file_deadline: Instant,
 ) -> Result<Option<ValidationReport>, IngestError> {
     let key = &object.key;
-    if let Some(size) = object.size.filter(|&size| size > limits.max_object_bytes) {
-        return Ok(Some(FileValidator::too_large(key, size, limits)));
-    }
     let started = Instant::now();
     let out_of_time = |read_bytes| IngestError::OutOfTime {
         read_bytes,
         budget_ms: file_deadline.saturating_duration_since(started).as_millis() as u64,
     };
     let opened = tokio::time::timeout_at(file_deadline, store.get_object(key)).await;
-    let Some(mut reader) = opened.map_err(|_| out_of_time(0))?? else {
+    let Some(opened) = opened.map_err(|_| out_of_time(0))?? else {
         return Ok(None);
     };
+    if let Some(size) = opened.size.filter(|&size| size > limits.max_object_bytes) {
+        return Ok(Some(FileValidator::too_large(key, size, limits)));
+    }
+    let mut reader = opened.reader;
     let mut validator = FileValidator::with_limits(key, limits);
     let mut buf = vec![0u8; 256 * 1024];
     let mut read_bytes = 0;
@@ -336,11 +338,22 @@ async fn validate_object(
             return Ok(Some(validator.finish()));
         }
         read_bytes += n as u64;
-        validator.feed(&buf[..n]);
+        // Decompressing and validating are CPU work: off the async worker, so one read of a
+        // gzip bomb (up to ~264 MiB of output from 256 KiB) cannot stall the other files'
+        // reads and timers, and the deadline is checked per decompression slice.
+        let deadline = file_deadline.into_std();
+        let (fed, in_time, returned) = tokio::task::spawn_blocking(move || {
+            let in_time = validator.feed_before(&buf[..n], Some(deadline));
+            (validator, in_time, buf)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        validator = fed;
+        buf = returned;
         if validator.stopped() {
             return Ok(Some(validator.finish()));
         }
-        if Instant::now() >= file_deadline {
+        if !in_time || Instant::now() >= file_deadline {
             return Err(out_of_time(read_bytes));
         }
     }

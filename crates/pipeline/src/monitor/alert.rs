@@ -54,7 +54,11 @@ impl Webhook {
             "http" if loopback => {}
             _ => return Err("the alert webhook must be an https URL".to_owned()),
         }
+        // No redirects: a URL that passed the https check must not bounce the alert to plain
+        // http or to an internal address (reqwest follows up to 10 by default,
+        // https://docs.rs/reqwest/latest/reqwest/redirect/index.html).
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .user_agent(snowflake::user_agent())
             .build()
@@ -101,7 +105,7 @@ pub fn alert_text(pipeline: &str, problems: &[Problem]) -> String {
     );
     for problem in problems.iter().take(MAX_LINES) {
         text.push_str("\n• ");
-        text.push_str(&problem.summary());
+        text.push_str(&problem.alert_line());
     }
     if problems.len() > MAX_LINES {
         text.push_str(&format!(
@@ -131,5 +135,70 @@ mod tests {
         let err = Webhook::new("hooks.example/secret-token").unwrap_err();
         assert!(!err.contains("secret-token"), "{err}");
         assert!(Webhook::new("http://127.0.0.1:9/services/x").is_ok());
+    }
+
+    #[test]
+    fn alert_text_quotes_no_row_values_from_snowflake_errors() {
+        let problems = [
+            Problem::LoadFailed {
+                file: "customer_1.csv".into(),
+                status: "LOAD_FAILED".into(),
+                first_error: Some("Timestamp 'ann@x.io' is not recognized".into()),
+                rows_loaded: Some(0),
+                errors: Some(1),
+                last_load_time: "2026-12-06T00:00:00Z".into(),
+            },
+            Problem::TaskFailed {
+                task: "TSK_SCD_RAW".into(),
+                state: "FAILED".into(),
+                query_id: None,
+                error_code: Some("100038".into()),
+                error_message: Some("Numeric value 'Ann Lee' is not recognized".into()),
+                scheduled_time: "2026-12-06T00:00:00Z".into(),
+            },
+        ];
+        let text = alert_text("pipeline", &problems);
+        assert!(
+            !text.contains("ann@x.io") && !text.contains("Ann Lee"),
+            "{text}"
+        );
+        assert!(text.contains("customer_1.csv LOAD_FAILED"), "{text}");
+        assert!(text.contains("error 100038"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_the_webhook_is_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let seen = String::from_utf8_lossy(&buf[..n])
+                            .matches(" HTTP/1.1\r\n")
+                            .count();
+                        for _ in 0..seen {
+                            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let answer = "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n";
+                            if socket.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let webhook = Webhook::new(format!("http://127.0.0.1:{port}/hook")).unwrap();
+        let err = webhook.post("text").await.unwrap_err();
+        assert_eq!(err, "alert webhook answered HTTP 302");
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -200,6 +200,28 @@ impl Problem {
             ),
         }
     }
+
+    /// The summary for a chat outside the account: Snowflake's free text is left out, since a
+    /// task's error message or a load's first error can quote a row's values (a customer's
+    /// name or email). The logs keep the full [`Problem::summary`].
+    pub fn alert_line(&self) -> String {
+        match self {
+            Problem::TaskFailed {
+                task,
+                state,
+                error_code,
+                scheduled_time,
+                ..
+            } => format!(
+                "task {task} {state} (scheduled {scheduled_time}): error {}; the message is in TASK_HISTORY and the monitor's logs",
+                error_code.as_deref().unwrap_or("-"),
+            ),
+            Problem::LoadFailed { file, status, .. } => format!(
+                "file {file} {status}: the first error is in COPY_HISTORY and the monitor's logs"
+            ),
+            other => other.summary(),
+        }
+    }
 }
 
 /// One round of checks.

@@ -2,6 +2,7 @@
 //! pushed in pieces of any size, within size limits that bound the work one file can cause.
 
 use std::io::{self, Read, Write};
+use std::time::Instant;
 
 use flate2::write::MultiGzDecoder;
 
@@ -97,18 +98,26 @@ impl FileValidator {
     }
 
     pub fn feed(&mut self, data: &[u8]) {
+        self.feed_before(data, None);
+    }
+
+    /// Feeds `data` unless `deadline` passes first; the deadline is checked after every
+    /// decompression slice, so one call past it costs at most one slice (~16 MiB of output),
+    /// however large `data` is. `false`: the deadline passed and the rest of `data` was not
+    /// fed, so the file cannot be judged.
+    pub fn feed_before(&mut self, data: &[u8], deadline: Option<Instant>) -> bool {
         if self.stopped.is_some() {
-            return;
+            return true;
         }
         self.bytes += data.len() as u64;
         if self.bytes > self.limits.max_object_bytes {
             self.stopped = Some(Stop::ObjectTooLarge);
-            return;
+            return true;
         }
         if let Stage::Sniffing(start) = &mut self.stage {
             start.extend_from_slice(data);
             if start.len() < GZIP_MAGIC.len() {
-                return;
+                return true;
             }
             let start = std::mem::take(start);
             self.stage = if start.starts_with(&GZIP_MAGIC) {
@@ -116,13 +125,12 @@ impl FileValidator {
             } else {
                 Stage::Plain(Validator::default())
             };
-            self.push(&start);
-            return;
+            return self.push(&start, deadline);
         }
-        self.push(data);
+        self.push(data, deadline)
     }
 
-    fn push(&mut self, data: &[u8]) {
+    fn push(&mut self, data: &[u8], deadline: Option<Instant>) -> bool {
         let max_csv = self.limits.max_csv_bytes;
         match &mut self.stage {
             Stage::Plain(validator) => {
@@ -135,16 +143,20 @@ impl FileValidator {
                 for slice in data.chunks(GZIP_SLICE) {
                     if let Err(err) = decoder.write_all(slice) {
                         self.break_gzip(err);
-                        return;
+                        return true;
                     }
                     if decoder.get_ref().csv_bytes() > max_csv {
                         self.stopped = Some(Stop::CsvTooLarge);
-                        return;
+                        return true;
+                    }
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                        return false;
                     }
                 }
             }
             Stage::BrokenGzip(..) | Stage::Sniffing(_) | Stage::Taken => {}
         }
+        true
     }
 
     fn break_gzip(&mut self, err: io::Error) {

@@ -1,4 +1,4 @@
-//! ALTER TASK, ALTER USER and DROP.
+//! ALTER TASK, ALTER USER, ALTER FILE FORMAT and DROP.
 
 use crate::access;
 use crate::catalog::{Catalog, Detail, Kind, Object, TaskState};
@@ -10,13 +10,17 @@ use crate::session::Session;
 use super::create::set_user_properties;
 use super::{full_name, object_kind, short, task_state, title};
 
-/// `ALTER TASK … SUSPEND|RESUME` and `ALTER USER … SET …`.
+/// `ALTER TASK … SUSPEND|RESUME`, `ALTER USER … SET …` and `ALTER FILE FORMAT … SET …`.
 pub(super) fn alter(
     engine: &Engine,
     session: &Session,
     c: &mut Cursor,
 ) -> Result<String, SqlError> {
-    let kind = c.word()?;
+    let mut kind = c.word()?;
+    if kind == "FILE" {
+        c.expect(&["FORMAT"])?;
+        kind = "FILE FORMAT".into();
+    }
     let if_exists = c.eat(&["IF", "EXISTS"]);
     let raw_name = c.word()?;
     let mut catalog = engine.catalog();
@@ -58,10 +62,56 @@ pub(super) fn alter(
             set_user_properties(user, properties)?;
             "Statement executed successfully.".into()
         }
+        "FILE FORMAT" => {
+            let name = session.qualify(&raw_name)?;
+            if catalog.get(Kind::FileFormat, &name).is_none() {
+                return if if_exists {
+                    Ok("Statement executed successfully.".into())
+                } else {
+                    Err(SqlError::not_authorized("File format", &name))
+                };
+            }
+            c.expect(&["SET"])?;
+            let properties = c.properties()?;
+            c.finish()?;
+            alter_file_format(&mut catalog, role, &name, properties)?
+        }
         other => return Err(SqlError::not_modelled(format!("ALTER {other}"))),
     };
     engine.save_catalog(&catalog)?;
     Ok(message)
+}
+
+/// `SET` options on a file format: the owner only ("OWNERSHIP … on the file format",
+/// https://docs.snowflake.com/en/sql-reference/sql/alter-file-format). The options merge into
+/// the ones it has and are checked as CREATE FILE FORMAT checks them; a pipe reads its format
+/// at each load, so the change applies to the next file.
+fn alter_file_format(
+    catalog: &mut Catalog,
+    role: &str,
+    name: &str,
+    properties: Vec<(String, crate::parse::Value)>,
+) -> Result<String, SqlError> {
+    let format = catalog
+        .get(Kind::FileFormat, name)
+        .expect("checked by the caller");
+    if !access::owns(catalog, role, format) {
+        return Err(SqlError::insufficient_privileges(format!(
+            "FILE FORMAT '{name}'"
+        )));
+    }
+    let Detail::FileFormat { options } = &format.detail else {
+        return Err(SqlError::not_modelled("a file format without options"));
+    };
+    let mut options = options.clone();
+    for (key, value) in properties {
+        options.insert(key, value.text().to_owned());
+    }
+    crate::copy::CsvFormat::from_options(&options)?;
+    if let Some(object) = catalog.get_mut(Kind::FileFormat, name) {
+        object.detail = Detail::FileFormat { options };
+    }
+    Ok("Statement executed successfully.".into())
 }
 
 /// RESUME or SUSPEND: "requires either the OWNERSHIP or OPERATE privilege on the task"; on

@@ -169,8 +169,9 @@ pub(super) fn pipe(
     }))
 }
 
-/// `SELECT a, b, … FROM @stage [AS alias]` → the expressions (alias prefixes dropped) and the
-/// stage.
+/// `SELECT a, b, … FROM @stage [alias]` → the expressions (alias prefixes dropped) and the
+/// stage. The documented form is `FROM … [ alias ]`, with no AS
+/// (https://docs.snowflake.com/en/sql-reference/sql/copy-into-table), so AS is refused.
 pub(super) fn copy_query(query: &str) -> Result<(Vec<String>, String), SqlError> {
     let mut c = Cursor::new(query)?;
     c.expect(&["SELECT"])?;
@@ -183,9 +184,12 @@ pub(super) fn copy_query(query: &str) -> Result<(Vec<String>, String), SqlError>
             "a COPY that does not read a named stage",
         ));
     }
-    let alias = if c.eat(&["AS"]) {
-        Some(c.word()?)
-    } else if let Some(Token::Word(_)) = c.peek() {
+    if c.eat(&["AS"]) {
+        return Err(SqlError::syntax(
+            "AS before the stage's alias: COPY documents `FROM @stage [ <alias> ]`",
+        ));
+    }
+    let alias = if let Some(Token::Word(_)) = c.peek() {
         Some(c.word()?)
     } else {
         None
