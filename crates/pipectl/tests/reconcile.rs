@@ -211,11 +211,7 @@ async fn a_quarantined_file_is_never_resubmitted() {
 async fn a_file_uploaded_again_under_a_quarantined_name_is_reconciled() {
     let local = local_stack().await;
     let key = format!("{PREFIX}customer_fixed_in_place.csv");
-    local.put(&key, invalid_csv()).await;
-    assert!(matches!(
-        local.ingest(&key).await,
-        Outcome::Quarantined { .. }
-    ));
+    quarantine_invalid_file(&local, &key).await;
     // The producer uploads a corrected file under the same name; its notification is lost.
     local.put(&key, valid_csv(6, 4)).await;
 
@@ -312,15 +308,20 @@ async fn a_file_that_never_loads_is_reported_once_after_the_retry_cap() {
     );
 }
 
+/// Puts an invalid file at `key` and runs ingest on it: it goes to quarantine.
+async fn quarantine_invalid_file(local: &Local, key: &str) {
+    local.put(key, invalid_csv()).await;
+    assert!(matches!(
+        local.ingest(key).await,
+        Outcome::Quarantined { .. }
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrected_file_replays_under_a_new_key_and_loads() {
     let local = local_stack().await;
     let key = format!("{PREFIX}customer_fixme.csv");
-    local.put(&key, invalid_csv()).await;
-    assert!(matches!(
-        local.ingest(&key).await,
-        Outcome::Quarantined { .. }
-    ));
+    quarantine_invalid_file(&local, &key).await;
     let settings = IngestSettings::default();
     let listed = list_quarantined(&local.stack.store, &settings)
         .await
@@ -366,11 +367,7 @@ async fn a_corrected_file_replays_under_a_new_key_and_loads() {
 async fn a_key_with_a_space_and_a_plus_is_quarantined_and_replayed_under_its_own_name() {
     let local = local_stack().await;
     let key = format!("{PREFIX}customer 1+2 (fix me).csv");
-    local.put(&key, invalid_csv()).await;
-    assert!(matches!(
-        local.ingest(&key).await,
-        Outcome::Quarantined { .. }
-    ));
+    quarantine_invalid_file(&local, &key).await;
     let settings = IngestSettings::default();
     let listed = list_quarantined(&local.stack.store, &settings)
         .await
@@ -403,11 +400,7 @@ async fn a_key_with_a_space_and_a_plus_is_quarantined_and_replayed_under_its_own
 async fn an_uncorrected_file_is_refused_with_the_validators_report() {
     let local = local_stack().await;
     let key = format!("{PREFIX}customer_still_bad.csv");
-    local.put(&key, invalid_csv()).await;
-    assert!(matches!(
-        local.ingest(&key).await,
-        Outcome::Quarantined { .. }
-    ));
+    quarantine_invalid_file(&local, &key).await;
     let settings = IngestSettings::default();
 
     let refused = replay(

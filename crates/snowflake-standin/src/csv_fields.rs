@@ -43,9 +43,14 @@ enum State {
     QuoteInEnclosed,
 }
 
-/// The records of `bytes` as fields, each with its 1-based record number (header included). A
-/// syntax error carries the record it happened in.
-pub fn split(syntax: Syntax, bytes: &[u8]) -> Result<Vec<(u64, Vec<Field>)>, (u64, String)> {
+/// A record's 1-based number (header included) and its fields.
+pub type FieldRecord = (u64, Vec<Field>);
+
+/// The record a syntax error happened in, and Snowflake's message for it.
+pub type SyntaxError = (u64, String);
+
+/// The records of `bytes` as fields. A syntax error carries the record it happened in.
+pub fn split(syntax: Syntax, bytes: &[u8]) -> Result<Vec<FieldRecord>, SyntaxError> {
     let mut records = Vec::new();
     let mut fields: Vec<Field> = Vec::new();
     let mut field = empty(false);
