@@ -2,7 +2,8 @@
 # Reproduces the figures in docs/performance.md on this machine: the generator and validator
 # benchmarks, the end-to-end local throughput through `pipectl dev`, and the tutorial's Python
 # approach (Faker, pandas) on the same machine. Prints one line per figure.
-#   bash bench/run.sh            # everything (the first release build takes ~30 minutes)
+#   bash bench/run.sh            # everything; the first release build compiles DuckDB again
+#                                # (54 min on 2 cores, 2026-12-02; docs/development.md)
 #   bash bench/run.sh quick      # skips criterion
 set -euo pipefail
 cd "$(dirname "$0")/.."
