@@ -236,6 +236,23 @@ fn describe_transport(err: &reqwest::Error) -> String {
     }
     message
 }
+
+/// Whether a secret's URL may carry a token: `https` to a host, or plain `http` only to a
+/// loopback address (the local stand-ins). The Snowflake base URL and the alert webhook share it.
+pub fn is_https_or_loopback(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => loopback,
+        _ => false,
+    }
+}
+
 /// The base URL, without a trailing slash. Every request carries a bearer JWT, so it must be
 /// https; plain http only to a loopback address (the local stand-in and tests). The error does
 /// not echo the URL, which comes from a secret.
@@ -243,21 +260,10 @@ fn checked_base_url(base_url: &str) -> Result<String, SnowflakeError> {
     let parsed = url::Url::parse(base_url.trim()).map_err(|_| {
         SnowflakeError::InvalidRequest("the Snowflake base URL is not a URL".into())
     })?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    };
-    match parsed.scheme() {
-        "https" if parsed.host().is_some() => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(SnowflakeError::InvalidRequest(
-                "the Snowflake base URL must be https (plain http only to a loopback address)"
-                    .into(),
-            ));
-        }
+    if !is_https_or_loopback(&parsed) {
+        return Err(SnowflakeError::InvalidRequest(
+            "the Snowflake base URL must be https (plain http only to a loopback address)".into(),
+        ));
     }
     Ok(base_url.trim().trim_end_matches('/').to_owned())
 }

@@ -12,7 +12,7 @@ pub mod sql_api;
 mod task_state;
 
 pub use auth::{JwtSigner, KeyPair, default_base_url, jwt_account};
-pub use client::{SnowflakeClient, user_agent};
+pub use client::{SnowflakeClient, is_https_or_loopback, user_agent};
 pub use error::SnowflakeError;
 pub use pipe_name::{NotQualified, PipeName};
 pub use retry::RetryPolicy;

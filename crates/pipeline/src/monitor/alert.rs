@@ -45,14 +45,8 @@ impl Webhook {
         let url = url.into();
         let parsed =
             url::Url::parse(url.trim()).map_err(|_| "the alert webhook is not a URL".to_owned())?;
-        let loopback = matches!(
-            parsed.host(),
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback()
-        ) || parsed.host_str() == Some("localhost");
-        match parsed.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            _ => return Err("the alert webhook must be an https URL".to_owned()),
+        if !snowflake::is_https_or_loopback(&parsed) {
+            return Err("the alert webhook must be an https URL".to_owned());
         }
         // No redirects: a URL that passed the https check must not bounce the alert to plain
         // http or to an internal address (reqwest follows up to 10 by default,
