@@ -1,5 +1,7 @@
 -- 01_account.sql: warehouse, database, schema, roles, service users, storage integration.
--- Run as ACCOUNTADMIN (roles, users and integrations are account objects):
+-- Run as ACCOUNTADMIN (roles, users and integrations are account objects), by a user who also
+-- holds SYSADMIN (for the warehouse, database and schema below; if USE ROLE SYSADMIN is refused,
+-- GRANT ROLE SYSADMIN TO USER <you> first):
 --   snow sql -f sql/01_account.sql --role ACCOUNTADMIN -D database=CUSTOMERS -D schema=RAW \
 --       -D warehouse=PIPELINE_WH -D integration=CUSTOMER_S3 \
 --       -D bucket_url=s3://my-landing-bucket/stream_data/ \
@@ -10,7 +12,18 @@
 -- (https://docs.snowflake.com/en/user-guide/security-access-control-overview).
 -- DESC INTEGRATION <integration> then shows the IAM user ARN and external id that the AWS
 -- role's trust policy must allow.
--- Idempotent: every object is created only if missing.
+-- Idempotent: every object is created only if missing. The warehouse, database, schema and
+-- storage integration may therefore exist already and serve other work: the pipeline adopts
+-- them and 99_teardown.sql leaves them. What the pipeline owns, and teardown drops, is its roles
+-- and users (CUSTOMER_PIPELINE_*) and the objects 02–05 create in the schema.
+
+-- The warehouse, database and schema belong to SYSADMIN, the role that "includes the privileges
+-- to create warehouses, databases, and all database objects", not to ACCOUNTADMIN, the account's
+-- most powerful role, which the best practices keep for account-level administration
+-- (https://docs.snowflake.com/en/user-guide/security-access-control-considerations). SYSADMIN
+-- is a child of ACCOUNTADMIN ("the other administrator roles are children of this role", same
+-- page), so ACCOUNTADMIN still grants on them below and drops them in 99_teardown.sql.
+USE ROLE SYSADMIN;
 
 CREATE WAREHOUSE IF NOT EXISTS <% warehouse %>
 WAREHOUSE_SIZE = XSMALL
@@ -24,6 +37,9 @@ COMMENT = 'Customer pipeline: raw loads, SCD1 and SCD2 tables.';
 
 CREATE SCHEMA IF NOT EXISTS <% database %>.<% schema %>
 COMMENT = 'Customer pipeline objects.';
+
+-- Roles, users, grants and the integration are account-level: back to ACCOUNTADMIN.
+USE ROLE ACCOUNTADMIN;
 
 -- Owns the tables, pipe, streams and tasks, and runs the tasks.
 CREATE ROLE IF NOT EXISTS CUSTOMER_PIPELINE_ADMIN
@@ -56,7 +72,10 @@ GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 -- USAGE and the CREATE privileges 02–05 use, not ALL, which would add every other CREATE
 -- (procedures, secrets, …), MODIFY and MONITOR
 -- (https://docs.snowflake.com/en/user-guide/security-access-control-privileges).
-GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE FILE FORMAT, CREATE STAGE, CREATE PIPE, CREATE STREAM, CREATE TASK
+-- CREATE PROCEDURE: "Required to create a permanent stored procedure"
+-- (https://docs.snowflake.com/en/sql-reference/sql/create-procedure), for the merge (04).
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE FILE FORMAT, CREATE STAGE, CREATE PIPE, CREATE STREAM, CREATE TASK,
+CREATE PROCEDURE
 ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_INGEST;
 GRANT USAGE ON SCHEMA <% database %>.<% schema %> TO ROLE CUSTOMER_PIPELINE_INGEST;

@@ -4,9 +4,14 @@
 --   snow sql -f sql/05_monitoring.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW
 -- TASK_HISTORY(TASK_NAME => ...) takes unqualified names, so the view holds them unqualified.
 
+-- COPY GRANTS keeps the monitor's SELECT on PIPELINE_MERGE_LAG when this script runs again alone
+-- ("Retains the access permissions from the original view when a new view is created using the
+-- OR REPLACE clause", https://docs.snowflake.com/en/sql-reference/sql/create-view).
+
 USE SCHEMA <% database %>.<% schema %>;
 
 CREATE OR REPLACE VIEW PIPELINE_OBJECTS
+COPY GRANTS
 COMMENT = 'The pipeline''s tasks (in graph order), pipe and streams, as the monitor watches them.'
 AS
 SELECT
@@ -27,6 +32,7 @@ FROM (
 -- (https://docs.snowflake.com/en/user-guide/streams-intro). That a view may select from a
 -- stream is not settled by the docs (docs/stand-ins.md, unverified).
 CREATE OR REPLACE VIEW PIPELINE_MERGE_LAG
+COPY GRANTS
 COMMENT = 'Rows loaded into CUSTOMER_RAW and not yet applied by TSK_SCD_RAW, and when the oldest was loaded.'
 AS
 SELECT

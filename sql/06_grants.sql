@@ -1,5 +1,6 @@
 -- 06_grants.sql: least privilege for the service roles on the pipeline's objects. Run as
--- CUSTOMER_PIPELINE_ADMIN after 04_scd.sql (replacing a task drops its grants):
+-- CUSTOMER_PIPELINE_ADMIN after 02–05, and after 90_rebuild_history.sql (its replaced stream
+-- loses its grants; re-running 02, 04 or 05 alone keeps them):
 --   snow sql -f sql/06_grants.sql --role CUSTOMER_PIPELINE_ADMIN -D database=CUSTOMERS -D schema=RAW
 -- `pipectl doctor` checks each user's grants against this file.
 

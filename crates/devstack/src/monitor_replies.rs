@@ -63,6 +63,18 @@ pub fn shown(column: &str, rows: Value) -> Reply {
     result(&[("name", "text"), (column, "text")], rows)
 }
 
+/// SHOW TASKS rows of name, state and last_suspended_reason (null when none).
+pub fn shown_tasks(rows: Value) -> Reply {
+    result(
+        &[
+            ("name", "text"),
+            ("state", "text"),
+            ("last_suspended_reason", "text"),
+        ],
+        rows,
+    )
+}
+
 /// The merge-lag view: `rows` unmerged, the oldest loaded at `oldest` (epoch seconds as the SQL
 /// API sends a TIMESTAMP_LTZ, or null).
 pub fn merge_lag(rows: u64, oldest: Option<&str>) -> Reply {

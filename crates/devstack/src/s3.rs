@@ -51,6 +51,8 @@ pub enum S3Fault {
     InternalError,
     /// No answer at all, as from a connection that hangs: the caller's own timeout ends it.
     Stall,
+    /// 403 AccessDenied: the caller lacks a permission the request needs.
+    AccessDenied,
 }
 
 /// The running stand-in. Dropping it stops the server.
@@ -60,6 +62,7 @@ pub struct S3StandIn {
     events: std::sync::Arc<Subscribers>,
     faults: std::sync::Arc<FaultQueue>,
     write_once: std::sync::Arc<WriteOncePolicy>,
+    missing_keys_denied: std::sync::Arc<std::sync::atomic::AtomicBool>,
     server: JoinHandle<()>,
     /// Removed when the stand-in is dropped (for `start_in_temp_dir`).
     _temp_dir: Option<tempfile::TempDir>,
@@ -85,6 +88,7 @@ impl S3StandIn {
         let events = std::sync::Arc::new(Subscribers::default());
         let faults = std::sync::Arc::new(FaultQueue::default());
         let write_once = std::sync::Arc::new(WriteOncePolicy::default());
+        let missing_keys_denied = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let fs = s3s_fs::FileSystem::new(&root).map_err(|e| io::Error::other(format!("{e:?}")))?;
         let wrapped = ConditionalFs {
             fs,
@@ -92,6 +96,7 @@ impl S3StandIn {
             events: events.clone(),
             faults: faults.clone(),
             write_once: write_once.clone(),
+            missing_keys_denied: missing_keys_denied.clone(),
             write_lock: tokio::sync::Mutex::new(()),
         };
         let mut builder = S3ServiceBuilder::new(wrapped);
@@ -107,6 +112,7 @@ impl S3StandIn {
             events,
             faults,
             write_once,
+            missing_keys_denied,
             server,
             _temp_dir: None,
         })
@@ -174,6 +180,16 @@ impl S3StandIn {
             .lock()
             .expect("not poisoned")
             .push(format!("{bucket}/{prefix}"));
+    }
+
+    /// Answers GetObject and HeadObject of a missing key with 403 AccessDenied instead of 404
+    /// NoSuchKey, as S3 does for a caller without s3:ListBucket on the bucket: "If you don't
+    /// have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Forbidden
+    /// error" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html; GetObject's
+    /// page says the same of NoSuchKey). Whether a ListBucket grant limited by an `s3:prefix`
+    /// condition counts is not documented, so code must handle both answers.
+    pub fn deny_missing_keys(&self, deny: bool) {
+        self.missing_keys_denied.store(deny, Ordering::SeqCst);
     }
 
     /// Writes the write-once policy refused so far.
@@ -271,6 +287,7 @@ impl FaultQueue {
         Err(match fault {
             Some(S3Fault::SlowDown) => s3s::s3_error!(SlowDown, "Please reduce your request rate."),
             Some(S3Fault::Stall) => std::future::pending().await,
+            Some(S3Fault::AccessDenied) => s3s::s3_error!(AccessDenied, "Access Denied"),
             _ => s3s::s3_error!(
                 InternalError,
                 "We encountered an internal error. Please try again."
@@ -287,6 +304,7 @@ struct ConditionalFs {
     events: std::sync::Arc<Subscribers>,
     faults: std::sync::Arc<FaultQueue>,
     write_once: std::sync::Arc<WriteOncePolicy>,
+    missing_keys_denied: std::sync::Arc<std::sync::atomic::AtomicBool>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -334,6 +352,14 @@ impl ConditionalFs {
                 "The specified bucket does not exist"
             ))
         }
+    }
+
+    /// 403 for a missing key when [`S3StandIn::deny_missing_keys`] is on.
+    fn deny_if_missing(&self, bucket: &str, key: &str) -> S3Result<()> {
+        if self.missing_keys_denied.load(Ordering::SeqCst) && !self.exists(bucket, key) {
+            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(())
     }
 
     fn size(&self, bucket: &str, key: &str) -> u64 {
@@ -424,6 +450,7 @@ impl S3 for ConditionalFs {
         self.faults
             .check(S3Operation::Get, &req.input.bucket, &req.input.key)
             .await?;
+        self.deny_if_missing(&req.input.bucket, &req.input.key)?;
         self.fs.get_object(req).await
     }
 
@@ -431,6 +458,7 @@ impl S3 for ConditionalFs {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.deny_if_missing(&req.input.bucket, &req.input.key)?;
         self.fs.head_object(req).await
     }
 

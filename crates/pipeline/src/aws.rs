@@ -205,8 +205,31 @@ impl S3Store {
                 reader: Box::pin(output.body.into_async_read()),
             })),
             Err(err) if err.code() == Some("NoSuchKey") => Ok(None),
+            Err(err) if err.code() == Some("AccessDenied") && self.is_missing(key).await? => {
+                Ok(None)
+            }
             Err(err) => Err(self.error("GetObject", key, err)),
         }
+    }
+
+    /// Whether `key` is absent, by listing it: S3 answers a missing key with 404 NoSuchKey only
+    /// to "an identity that has the s3:ListBucket permission on the bucket. For any other
+    /// identity, Amazon S3 returns an access denied error instead"
+    /// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). The functions hold
+    /// ListBucket only under an `s3:prefix` condition, which a GetObject request does not carry;
+    /// whether S3 then answers 404 or 403 is not documented, so a 403 is confirmed here with a
+    /// listing the condition does allow (template.yaml, the roles' ListBucket statements).
+    async fn is_missing(&self, key: &str) -> Result<bool, StoreError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|err| self.error("ListObjectsV2", key, err))?;
+        Ok(!listed.contents().iter().any(|o| o.key() == Some(key)))
     }
 
     /// Reads a small object whole with its ETag; `Ok(None)` when the key does not exist.
@@ -221,6 +244,9 @@ impl S3Store {
         {
             Ok(output) => output,
             Err(err) if err.code() == Some("NoSuchKey") => return Ok(None),
+            Err(err) if err.code() == Some("AccessDenied") && self.is_missing(key).await? => {
+                return Ok(None);
+            }
             Err(err) => return Err(self.error("GetObject", key, err)),
         };
         let e_tag = output.e_tag.clone().unwrap_or_default();

@@ -29,6 +29,8 @@ pub const PIPE_NOT_RUNNING: &str = "PipeNotRunning";
 pub const PIPE_PENDING_FILES: &str = "PipePendingFiles";
 pub const MINUTES_SINCE_LAST_INGEST: &str = "MinutesSinceLastIngest";
 pub const TASKS_SUSPENDED: &str = "TasksSuspended";
+/// Watched tasks an operator suspended (no alarm: deliberate).
+pub const TASKS_SUSPENDED_BY_OPERATOR: &str = "TasksSuspendedByOperator";
 pub const STALE_STREAMS: &str = "StaleStreams";
 pub const MERGE_LAG_SECONDS: &str = "MergeLagSeconds";
 pub const UNMERGED_ROWS: &str = "UnmergedRows";
@@ -78,6 +80,8 @@ pub fn record_monitor(health: &Health, newly_reported: &[Problem]) {
     metrics::counter!(LOAD_FAILURES).increment(count(|p| matches!(p, Problem::LoadFailed { .. })));
     metrics::gauge!(PIPE_NOT_RUNNING).set(current(|p| matches!(p, Problem::PipeNotRunning { .. })));
     metrics::gauge!(TASKS_SUSPENDED).set(current(|p| matches!(p, Problem::TaskSuspended { .. })));
+    metrics::gauge!(TASKS_SUSPENDED_BY_OPERATOR)
+        .set(health.tasks_suspended_by_operator.len() as f64);
     metrics::gauge!(STALE_STREAMS).set(current(|p| matches!(p, Problem::StaleStream { .. })));
     metrics::gauge!(PIPE_PENDING_FILES).set(health.pipe_pending_files as f64);
     if let Some(minutes) = health.minutes_since_last_ingest {

@@ -1,10 +1,11 @@
-//! Reading the shipped Snowflake scripts (`sql/`): the local stand-in runs the task bodies
-//! exactly as written there, and tests check the tables against the CSV contract.
+//! Reading the shipped Snowflake scripts (`sql/`): tests check the merge procedure's body and
+//! the tables against the CSV contract.
 
-/// The statement a task runs: the text between `-- task:<NAME> begin` and `-- task:<NAME> end`.
-pub fn task_body<'a>(script: &'a str, task: &str) -> Option<&'a str> {
-    let begin = format!("-- task:{task} begin");
-    let end = format!("-- task:{task} end");
+/// A marked part of a script: the text between `-- <marker> begin` and `-- <marker> end`, such
+/// as `procedure:SP_APPLY_RAW_CHANGES`.
+pub fn marked<'a>(script: &'a str, marker: &str) -> Option<&'a str> {
+    let begin = format!("-- {marker} begin");
+    let end = format!("-- {marker} end");
     let start = script.find(&begin)? + begin.len();
     let stop = start + script[start..].find(&end)?;
     Some(script[start..stop].trim())
@@ -39,14 +40,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extracts_the_marked_task_body() {
+    fn extracts_the_marked_part() {
         let script =
             "CREATE TASK T AS\n-- task:T begin\nMERGE INTO X USING Y ON TRUE;\n-- task:T end\n";
         assert_eq!(
-            task_body(script, "T"),
+            marked(script, "task:T"),
             Some("MERGE INTO X USING Y ON TRUE;")
         );
-        assert_eq!(task_body(script, "OTHER"), None);
+        assert_eq!(marked(script, "task:OTHER"), None);
     }
 
     #[test]

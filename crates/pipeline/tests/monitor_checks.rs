@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use devstack::SnowflakeFake;
 use devstack::monitor_replies::{
-    load_failures as loads, merge_lag, pipe_status as pipe, shown, task_failures as tasks,
+    load_failures as loads, merge_lag, pipe_status as pipe, shown, shown_tasks,
+    task_failures as tasks,
 };
 use devstack::snowflake_fake::Reply;
 use pipeline::monitor::{Health, MonitorTarget, Problem, check_health};
@@ -86,7 +87,7 @@ async fn reads_every_kind_of_problem_with_its_details() {
         tasks(json!([["TSK_SCD_RAW", "FAILED", "01b-q", "100038", "Numeric value 'x' is not recognized", "2026-11-23T10:01:00.000+00:00"]])),
         loads(json!([["customer_a.csv", "Load failed", "Field delimiter ',' found while expecting record delimiter", "0", "1", "2026-11-23T10:02:00.000+00:00"]])),
         pipe(json!({"executionState": "STOPPED_STAGE_DROPPED", "pendingFileCount": 3, "lastIngestedTimestamp": "2026-11-23T10:00:00.000Z"})),
-        shown("state", json!([["TSK_SCD_RAW", "suspended"], ["SOMEONE_ELSES", "suspended"]])),
+        shown_tasks(json!([["TSK_SCD_RAW", "suspended", "SUSPENDED_DUE_TO_ERRORS"], ["SOMEONE_ELSES", "suspended", "SUSPENDED_DUE_TO_ERRORS"]])),
         shown("stale", json!([["SOMEONE_ELSES", "true"], ["CUSTOMER_RAW_CHANGES", "true"]])),
         // 10:28:30, 90 s before the checks' now.
         merge_lag(42, Some("1795429710.000000000")),
@@ -120,7 +121,8 @@ async fn reads_every_kind_of_problem_with_its_details() {
                 state: "STOPPED_STAGE_DROPPED".into()
             },
             Problem::TaskSuspended {
-                task: "TSK_SCD_RAW".into()
+                task: "TSK_SCD_RAW".into(),
+                reason: "SUSPENDED_DUE_TO_ERRORS".into(),
             },
             Problem::StaleStream {
                 stream: "CUSTOMER_RAW_CHANGES".into()
@@ -221,6 +223,56 @@ async fn binds_values_and_keeps_windows_inside_the_history_retention() {
     assert_eq!(
         seen[3].json()["statement"],
         "SHOW TASKS IN SCHEMA CUSTOMERS.RAW"
+    );
+}
+
+/// One round whose SHOW TASKS answers `tasks`, everything else healthy.
+async fn round_with_tasks(tasks: serde_json::Value) -> Health {
+    let mut replies = devstack::monitor_replies::healthy_round();
+    replies[3] = shown_tasks(tasks);
+    let fake = SnowflakeFake::start(replies).await.unwrap();
+    checks_from_10_to_10_30(&fake).await
+}
+
+#[tokio::test]
+async fn a_task_an_operator_suspended_is_counted_but_not_a_problem() {
+    let health = round_with_tasks(json!([["TSK_SCD_RAW", "suspended", "USER_SUSPENDED"]])).await;
+    assert_eq!(health.problems, vec![]);
+    assert_eq!(health.tasks_suspended_by_operator, vec!["TSK_SCD_RAW"]);
+}
+
+#[tokio::test]
+async fn a_task_snowflake_suspended_after_failures_is_a_problem() {
+    let health = round_with_tasks(json!([[
+        "TSK_SCD_RAW",
+        "suspended",
+        "SUSPENDED_DUE_TO_ERRORS"
+    ]]))
+    .await;
+    assert_eq!(
+        health.problems,
+        vec![Problem::TaskSuspended {
+            task: "TSK_SCD_RAW".into(),
+            reason: "SUSPENDED_DUE_TO_ERRORS".into(),
+        }]
+    );
+    assert!(
+        health.problems[0]
+            .summary()
+            .contains("ALTER TASK TSK_SCD_RAW RESUME")
+    );
+    assert!(health.tasks_suspended_by_operator.is_empty());
+}
+
+#[tokio::test]
+async fn a_suspended_task_without_a_reason_is_a_problem() {
+    let health = round_with_tasks(json!([["TSK_SCD_RAW", "suspended", null]])).await;
+    assert_eq!(
+        health.problems,
+        vec![Problem::TaskSuspended {
+            task: "TSK_SCD_RAW".into(),
+            reason: "unknown".into(),
+        }]
     );
 }
 

@@ -122,10 +122,10 @@ impl Warehouse for ScriptedWarehouse {
         } else if statement.starts_with("SHOW TASKS") {
             let rows = shown
                 .suspended_task
-                .map(|t| texts(&[t, "suspended"]))
+                .map(|t| texts(&[t, "suspended", "SUSPENDED_DUE_TO_ERRORS"]))
                 .into_iter()
                 .collect();
-            result(&["name", "state"], rows)
+            result(&["name", "state", "last_suspended_reason"], rows)
         } else if statement.contains("PIPELINE_MERGE_LAG") {
             result(
                 &["UNMERGED_ROWS", "OLDEST_UNMERGED_LOADED_AT"],

@@ -98,6 +98,48 @@ async fn versioned_read_of_a_missing_key_is_none() {
 }
 
 #[tokio::test]
+async fn a_missing_key_is_none_when_s3_answers_403_instead_of_404() {
+    let f = fixture().await;
+    f.s3.deny_missing_keys(true);
+    assert_eq!(
+        f.store.get_versioned("monitor/state.json").await.unwrap(),
+        None
+    );
+    assert!(
+        f.store
+            .get_object("stream_data/gone.csv")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_403_on_a_key_that_exists_is_an_error_not_a_missing_key() {
+    let f = fixture().await;
+    f.store
+        .put_if_absent(
+            "monitor/state.json",
+            Bytes::from_static(b"{}"),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    f.s3.inject(
+        devstack::S3Operation::Get,
+        "landing",
+        "monitor/",
+        [devstack::S3Fault::AccessDenied],
+    );
+    let error = f
+        .store
+        .get_versioned("monitor/state.json")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("AccessDenied"), "{error}");
+}
+
+#[tokio::test]
 async fn replace_with_the_read_etag_writes_and_a_stale_etag_conflicts() {
     let f = fixture().await;
     let put = |body: &'static [u8], e_tag: Option<String>| {

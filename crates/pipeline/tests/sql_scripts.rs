@@ -2,7 +2,7 @@
 //! drift apart, and the task bodies the stand-in runs can be found.
 
 use pipeline::contract::COLUMNS;
-use pipeline::sql::{table_columns, task_body};
+use pipeline::sql::{marked, table_columns};
 
 const TABLES: &str = include_str!("../../../sql/02_tables.sql");
 const INGEST: &str = include_str!("../../../sql/03_ingest.sql");
@@ -38,7 +38,13 @@ fn customer_holds_the_attributes_and_updated_at_without_op() {
         table_columns(TABLES, "CUSTOMER").unwrap(),
         with(
             contract_columns(&["op"]),
-            &["IS_DELETED", "_FILE_NAME", "_FILE_ROW_NUMBER", "_MERGED_AT"]
+            &[
+                "IS_DELETED",
+                "_FILE_NAME",
+                "_FILE_ROW_NUMBER",
+                "_MERGED_AT",
+                "_LOADED_AT"
+            ]
         )
     );
 }
@@ -75,14 +81,14 @@ fn pipe_copies_every_contract_column_in_file_order() {
 }
 
 #[test]
-fn the_task_body_is_one_transaction_that_rolls_back_and_reraises() {
-    let body = task_body(SCD, "TSK_SCD_RAW").expect("the body is marked");
+fn the_merge_is_one_transaction_that_rolls_back_and_reraises() {
+    let body = marked(SCD, "procedure:SP_APPLY_RAW_CHANGES").expect("the body is marked");
     let code: String = body
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(code.starts_with("EXECUTE IMMEDIATE $$"), "{code}");
+    assert!(code.starts_with("$$\nBEGIN"), "{code}");
     let at = |what: &str| {
         code.find(what)
             .unwrap_or_else(|| panic!("the body has no {what}"))
@@ -94,9 +100,9 @@ fn the_task_body_is_one_transaction_that_rolls_back_and_reraises() {
     // One statement reads the stream; the rest read the working set it fills.
     assert_eq!(code.matches("CUSTOMER_RAW_CHANGES").count(), 1, "{code}");
     for target in [
-        "MERGE INTO CUSTOMER AS",
-        "DELETE FROM CUSTOMER_HISTORY",
-        "INSERT INTO CUSTOMER_HISTORY",
+        ".CUSTOMER AS tgt",
+        "DELETE FROM <% database %>.<% schema %>.CUSTOMER_HISTORY",
+        "INSERT INTO <% database %>.<% schema %>.CUSTOMER_HISTORY",
     ] {
         assert!(at("BEGIN TRANSACTION;") < at(target) && at(target) < at("COMMIT;"));
     }
@@ -135,4 +141,12 @@ fn every_script_names_the_role_that_runs_it() {
             path.display()
         );
     }
+}
+
+#[test]
+fn the_task_calls_the_merge_procedure_and_90_calls_it_too() {
+    let task = &SCD[SCD.find("CREATE OR ALTER TASK TSK_SCD_RAW").unwrap()..];
+    assert!(task.contains("CALL <% database %>.<% schema %>.SP_APPLY_RAW_CHANGES();"));
+    let rebuild = include_str!("../../../sql/90_rebuild_history.sql");
+    assert!(rebuild.contains("\nCALL SP_APPLY_RAW_CHANGES();\n"));
 }

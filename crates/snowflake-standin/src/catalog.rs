@@ -21,6 +21,7 @@ pub enum Kind {
     Pipe,
     Stream,
     Task,
+    Procedure,
 }
 
 impl Kind {
@@ -38,6 +39,7 @@ impl Kind {
             Kind::Pipe => "PIPE",
             Kind::Stream => "STREAM",
             Kind::Task => "TASK",
+            Kind::Procedure => "PROCEDURE",
         }
     }
 
@@ -66,6 +68,7 @@ impl Kind {
                 "CREATE PIPE",
                 "CREATE STREAM",
                 "CREATE TASK",
+                "CREATE PROCEDURE",
             ],
             Kind::Integration => &["USAGE"],
             Kind::Table => &[
@@ -81,6 +84,7 @@ impl Kind {
             Kind::Pipe => &["MONITOR", "OPERATE"],
             Kind::Stream => &["SELECT"],
             Kind::Task => &["MONITOR", "OPERATE"],
+            Kind::Procedure => &["USAGE"],
         }
     }
 }
@@ -103,6 +107,40 @@ pub struct TaskSpec {
     /// The SQL after AS, translated for DuckDB.
     pub body: String,
     pub state: TaskState,
+    /// The task's failure parameters and what they have counted.
+    #[serde(default)]
+    pub failures: FailurePolicy,
+}
+
+/// SUSPEND_TASK_AFTER_NUM_FAILURES and USER_TASK_TIMEOUT_MS as a task sets them, with the
+/// documented defaults (https://docs.snowflake.com/en/sql-reference/sql/create-task): "the number
+/// of consecutive failed task runs after which the current task is suspended automatically …
+/// Failed task runs include runs in which the SQL code in the task body either produces a user
+/// error or times out. Task runs that are skipped, canceled, or that fail due to a system error
+/// are considered indeterminate and aren't included in the count" (0: no limit; default 10), and
+/// "the time limit on a single run of the task before it times out (in milliseconds)" (default
+/// 3600000).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailurePolicy {
+    pub suspend_after: u32,
+    pub timeout_ms: u64,
+    /// Failed runs since the last one that succeeded.
+    pub consecutive: u32,
+    /// SHOW TASKS' last_suspended_reason: USER_SUSPENDED for ALTER TASK … SUSPEND,
+    /// SUSPENDED_DUE_TO_ERRORS for the suspension above
+    /// (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_08/bcr-1385-1414).
+    pub last_suspended_reason: Option<String>,
+}
+
+impl Default for FailurePolicy {
+    fn default() -> FailurePolicy {
+        FailurePolicy {
+            suspend_after: 10,
+            timeout_ms: 3_600_000,
+            consecutive: 0,
+            last_suspended_reason: None,
+        }
+    }
 }
 
 /// A stream as `CREATE STREAM … ON TABLE` defined it.
@@ -145,6 +183,13 @@ pub enum Detail {
     Table {
         key: Vec<String>,
         columns: Vec<crate::translate::Column>,
+        /// `CREATE TRANSIENT TABLE`: no Fail-safe, and a retention of 0 or 1 day
+        /// (https://docs.snowflake.com/en/user-guide/tables-temp-transient).
+        #[serde(default)]
+        transient: bool,
+        /// DATA_RETENTION_TIME_IN_DAYS when the table sets it (else the account's default).
+        #[serde(default)]
+        retention_days: Option<u32>,
     },
     View {
         /// The translated query, to see which streams a task reads through the view.
@@ -161,6 +206,10 @@ pub enum Detail {
     Pipe(PipeSpec),
     Stream(StreamSpec),
     Task(TaskSpec),
+    /// A Snowflake Scripting procedure without arguments, owner's rights: its block's text.
+    Procedure {
+        block: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,7 +285,9 @@ fn key(kind: Kind, name: &str) -> String {
 
 impl Catalog {
     /// A new account: the system roles in their documented hierarchy, and one user holding
-    /// ACCOUNTADMIN, as a new account's first user does
+    /// ACCOUNTADMIN, as a new account's first user does, and SYSADMIN, which
+    /// `sql/01_account.sql` switches to and its header asks the installer to hold (whether a role
+    /// reachable only through ACCOUNTADMIN may be used is not documented; docs/stand-ins.md)
     /// (https://docs.snowflake.com/en/user-guide/security-access-control-overview, "System-defined
     /// roles": ACCOUNTADMIN encapsulates SYSADMIN and SECURITYADMIN, SECURITYADMIN inherits
     /// USERADMIN's privileges, and PUBLIC is granted to every user and role).
@@ -274,7 +325,7 @@ impl Catalog {
             default_warehouse: None,
             rsa_public_key: Some(admin_public_key.to_owned()),
             rsa_public_key_2: None,
-            roles: BTreeSet::from(["ACCOUNTADMIN".to_owned()]),
+            roles: BTreeSet::from(["ACCOUNTADMIN".to_owned(), "SYSADMIN".to_owned()]),
             default_secondary_roles: None,
         };
         Catalog {

@@ -21,6 +21,8 @@ pub use crate::tasks::TaskRun;
 const BOOKKEEPING: &str = "
 CREATE TABLE IF NOT EXISTS __standin_catalog (json VARCHAR);
 CREATE TABLE IF NOT EXISTS __standin_stream_offsets (name VARCHAR PRIMARY KEY, row_offset BIGINT NOT NULL);
+ALTER TABLE __standin_stream_offsets ADD COLUMN IF NOT EXISTS version_offset BIGINT;
+ALTER TABLE __standin_stream_offsets ADD COLUMN IF NOT EXISTS consumed_at TIMESTAMP;
 CREATE TABLE IF NOT EXISTS __standin_task_history (
     NAME VARCHAR, DATABASE_NAME VARCHAR, SCHEMA_NAME VARCHAR, STATE VARCHAR, QUERY_ID VARCHAR,
     ERROR_CODE VARCHAR, ERROR_MESSAGE VARCHAR, SCHEDULED_TIME TIMESTAMP, COMPLETED_TIME TIMESTAMP,
@@ -56,6 +58,9 @@ pub struct Engine {
     data_schema: String,
     /// Tasks whose next run fails (fault injection), with the error to raise.
     pub(crate) failures: Mutex<BTreeMap<String, String>>,
+    /// SQL another session commits during the next task run (see
+    /// [`Engine::commit_during_next_run`]).
+    pub(crate) between: Mutex<Option<(usize, String)>>,
 }
 
 impl Engine {
@@ -87,12 +92,15 @@ impl Engine {
             .get_mut(&account.admin_user.to_ascii_uppercase())
         {
             admin.rsa_public_key = Some(account.admin_public_key.clone());
+            // A state folder from before 01 switched to SYSADMIN (see Catalog::new_account).
+            admin.roles.insert("SYSADMIN".to_owned());
         }
         let engine = Engine {
             conn: Mutex::new(conn),
             catalog: Mutex::new(catalog),
             data_schema: data_schema.to_ascii_uppercase(),
             failures: Mutex::new(BTreeMap::new()),
+            between: Mutex::new(None),
         };
         let catalog = engine.catalog();
         engine.save_catalog(&catalog).map_err(|e| e.message)?;

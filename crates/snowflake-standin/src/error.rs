@@ -1,6 +1,9 @@
 //! A statement the stand-in refuses, with Snowflake's error code and SQLSTATE, answered as the
 //! SQL API's 422 (https://docs.snowflake.com/en/developer-guide/sql-api/handling-errors).
 
+/// [`SqlError::timed_out`]'s code.
+pub const TIMED_OUT: &str = "STANDIN_TIMED_OUT";
+
 /// A failed statement.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -121,6 +124,18 @@ impl SqlError {
     /// 100038-class: a value that does not convert (and other execution errors).
     pub fn execution(message: impl Into<String>) -> SqlError {
         SqlError::new("100038", "22018", message)
+    }
+
+    /// A block interrupted by its time limit (a task's USER_TASK_TIMEOUT_MS). The code is the
+    /// stand-in's own and never leaves it: the task runner records the run as FAILED with an
+    /// execution error, because the code Snowflake records for a timed-out run is not
+    /// documented (docs/not-verified.md).
+    pub fn timed_out() -> SqlError {
+        SqlError::new(
+            TIMED_OUT,
+            "57014",
+            "the block ran past its time limit and was interrupted",
+        )
     }
 
     /// 000604: the statement was cancelled

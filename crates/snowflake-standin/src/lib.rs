@@ -14,6 +14,7 @@ pub mod engine;
 mod error;
 mod parse;
 pub mod pipe;
+mod procedures;
 mod scripting;
 mod scripts;
 mod server;
@@ -225,6 +226,12 @@ impl SnowflakeStandIn {
 
     pub fn fail_next_task_run(&self, task: &str, message: &str) {
         self.shared.engine.fail_next_run(task, message);
+    }
+
+    /// Another session commits `sql` during the next task run, after the body's statement
+    /// `after` (0-based; BEGIN TRANSACTION counts): a load landing between the run's statements.
+    pub fn commit_during_next_task_run(&self, after: usize, sql: &str) {
+        self.shared.engine.commit_during_next_run(after, sql);
     }
 
     /// Loads every queued file of every pipe (blocking: call from a blocking context or

@@ -14,10 +14,10 @@
 //! outside `BEGIN TRANSACTION … COMMIT` commits on its own (AUTOCOMMIT), and a stream read by
 //! DML advances only when that DML's transaction commits
 //! (https://docs.snowflake.com/en/user-guide/streams-intro). The whole block holds the
-//! warehouse's one connection, so no load interleaves with it: each statement sees what the
-//! statements before it wrote, and a stream returns the same rows to every statement of a
-//! transaction until it commits. DECLARE, variables, loops and other handlers are not modelled
-//! and are refused by name.
+//! warehouse's one connection, so no load interleaves with it unless a test injects one
+//! ([`BlockRun::between`]): each statement sees what the statements before it wrote, and a
+//! stream returns the same rows to every statement of a transaction until it commits. DECLARE,
+//! variables, loops and other handlers are not modelled and are refused by name.
 
 use crate::catalog::StreamSpec;
 use crate::engine::Engine;
@@ -173,6 +173,28 @@ impl Engine {
         block: &Block,
         failure: Option<String>,
     ) -> Result<u64, SqlError> {
+        self.run_block_with(
+            session,
+            block,
+            BlockRun {
+                failure,
+                ..BlockRun::default()
+            },
+        )
+    }
+
+    /// [`Engine::run_block`] with a time limit and injected concurrency ([`BlockRun`]).
+    pub(crate) fn run_block_with(
+        &self,
+        session: &Session,
+        block: &Block,
+        options: BlockRun,
+    ) -> Result<u64, SqlError> {
+        let BlockRun {
+            failure,
+            timeout,
+            between,
+        } = options;
         let body = self.prepare(session, &block.body)?;
         let handler = match &block.handler {
             Some(steps) => Some(self.prepare(session, steps)?),
@@ -180,6 +202,7 @@ impl Engine {
         };
         let last_dml = body.iter().rposition(|p| matches!(p, Prepared::Sql { .. }));
         self.with_connection(|conn| {
+            let watchdog = timeout.map(|limit| Watchdog::start(conn, limit));
             let mut run = Run {
                 conn,
                 in_transaction: false,
@@ -190,6 +213,10 @@ impl Engine {
                 match (&failure, Some(i) == last_dml) {
                     (Some(message), true) => Err(SqlError::execution(message.clone())),
                     _ => run.step(step, None),
+                }?;
+                match &between {
+                    Some((after, sql)) if *after == i => run.commit_elsewhere(sql),
+                    _ => Ok(()),
                 }
             });
             let outcome = match (outcome, &handler) {
@@ -201,7 +228,11 @@ impl Engine {
             };
             // "If a transaction is still active when the block ends … it is rolled back"
             // (see run.finish).
-            run.finish(outcome)
+            let result = run.finish(outcome);
+            match watchdog.map(|w| w.stop(conn)) {
+                Some(true) if result.is_err() => Err(SqlError::timed_out()),
+                _ => result,
+            }
         })
     }
 
@@ -224,6 +255,52 @@ impl Engine {
                 other => Ok(Prepared::Control(other.clone())),
             })
             .collect()
+    }
+}
+
+/// How a block runs beyond its statements.
+#[derive(Debug, Default)]
+pub(crate) struct BlockRun {
+    /// Fails the last DML statement with this message (fault injection).
+    pub failure: Option<String>,
+    /// A task's USER_TASK_TIMEOUT_MS: past it the running statement is interrupted, fails with
+    /// [`crate::error::TIMED_OUT`], the block's handler runs and an open transaction is rolled
+    /// back.
+    pub timeout: Option<std::time::Duration>,
+    /// After the body's statement with this index, another session commits this SQL, as a load
+    /// may land between a task's statements.
+    pub between: Option<(usize, String)>,
+}
+
+/// Interrupts the connection's running statement once a time limit passes, unless stopped first.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(conn: &duckdb::Connection, limit: std::time::Duration) -> Watchdog {
+        let handle = conn.interrupt_handle();
+        let (done, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || match stopped.recv_timeout(limit) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                handle.interrupt();
+                true
+            }
+            _ => false,
+        });
+        Watchdog { done, thread }
+    }
+
+    /// Whether it fired. A late interrupt that found the block finished is absorbed by one
+    /// throwaway statement, so it cannot fail the connection's next statement.
+    fn stop(self, conn: &duckdb::Connection) -> bool {
+        let _ = self.done.send(());
+        let fired = self.thread.join().unwrap_or(false);
+        if fired {
+            let _ = conn.execute_batch("SELECT 1");
+        }
+        fired
     }
 }
 
@@ -278,6 +355,21 @@ impl Run<'_> {
                 if autocommit { self.commit() } else { Ok(()) }
             }
         }
+    }
+
+    /// Commits `sql` on a second connection to the same database, as another session would,
+    /// while this block's transaction stays open. DuckDB gives the open transaction a snapshot
+    /// from its start, so its later statements and its stream offsets do not see the change:
+    /// for a stream that is Snowflake's rule ("The stream position advances to the transaction
+    /// start time if the transaction commits", and a stream is read with "repeatable read
+    /// isolation", https://docs.snowflake.com/en/user-guide/streams-intro). Tables in Snowflake are
+    /// read committed instead (https://docs.snowflake.com/en/sql-reference/transactions): a later
+    /// statement would see the change. The merge reads CUSTOMER_RAW in its first statement only,
+    /// so the difference cannot change its result (docs/stand-ins.md).
+    fn commit_elsewhere(&mut self, sql: &str) -> Result<(), SqlError> {
+        let other = self.conn.try_clone()?;
+        other.execute_batch(sql)?;
+        Ok(())
     }
 
     /// Moves the offsets of the streams the transaction read, then commits: both or neither.

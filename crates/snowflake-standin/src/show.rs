@@ -6,6 +6,8 @@
 //! one access privilege on the stream's source object"
 //! (https://docs.snowflake.com/en/user-guide/security-access-control-privileges).
 
+use chrono::Utc;
+
 use crate::access;
 use crate::catalog::{Catalog, Detail, Kind, Object};
 use crate::engine::Engine;
@@ -55,6 +57,9 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
             "state",
             "definition",
             "condition",
+            // "Displays the reason why the task was suspended"
+            // (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_08/bcr-1385-1414).
+            "last_suspended_reason",
         ][..],
         Kind::Stream => &[
             "name",
@@ -65,6 +70,7 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
             "type",
             "stale",
             "mode",
+            "stale_after",
         ][..],
         _ => &[
             "name",
@@ -81,6 +87,10 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
         let schema = parts.next().map(str::to_owned);
         let name = Some(object.short_name().to_owned());
         let owner = Some(object.owner.clone());
+        let stale_after = match &object.detail {
+            Detail::Stream(_) => engine.stream_stale_after(&object.name)?,
+            _ => None,
+        };
         let row = match &object.detail {
             Detail::Task(t) => vec![
                 name,
@@ -93,6 +103,7 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
                 Some(t.state.as_str().to_owned()),
                 Some(t.body.clone()),
                 t.condition.clone(),
+                t.failures.last_suspended_reason.clone(),
             ],
             Detail::Stream(s) => vec![
                 name,
@@ -101,8 +112,12 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
                 owner,
                 source_visible(&catalog, &roles, &s.table).then(|| s.table.clone()),
                 Some("DELTA".into()),
-                // Staleness (a stream unread past the table's retention) is not modelled.
-                Some("false".into()),
+                // Staleness is modelled for append-only streams (streams.rs).
+                Some(
+                    stale_after
+                        .is_some_and(|at| at < Utc::now().naive_utc())
+                        .to_string(),
+                ),
                 Some(
                     if s.append_only {
                         "APPEND_ONLY"
@@ -111,6 +126,7 @@ pub fn show(engine: &Engine, session: &Session, c: &mut Cursor) -> Result<Result
                     }
                     .into(),
                 ),
+                stale_after.map(|at| at.and_utc().to_rfc3339()),
             ],
             Detail::Pipe(p) => vec![
                 name,

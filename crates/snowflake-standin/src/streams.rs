@@ -2,6 +2,8 @@
 //! stream is the difference between the table and a snapshot taken at the last consuming
 //! commit; a committing transaction consumes the streams it read.
 
+use chrono::NaiveDateTime;
+
 use crate::catalog::{Kind, StreamSpec};
 use crate::ddl::short;
 use crate::engine::Engine;
@@ -21,7 +23,8 @@ impl Engine {
                 format!("SELECT coalesce(max(rowid) + 1, 0) FROM {table}")
             };
             format!(
-                "INSERT OR REPLACE INTO __standin_stream_offsets SELECT '{name}', ({start});
+                "INSERT OR REPLACE INTO __standin_stream_offsets (name, row_offset, version_offset, consumed_at)
+                 SELECT '{name}', ({start}), (SELECT coalesce(max(rowid) + 1, 0) FROM {table}), CAST(now() AS TIMESTAMP);
                  CREATE OR REPLACE VIEW {name} AS
                  SELECT *, 'INSERT' AS \"METADATA$ACTION\", FALSE AS \"METADATA$ISUPDATE\", CAST(rowid AS VARCHAR) AS \"METADATA$ROW_ID\"
                  FROM {table}
@@ -56,16 +59,87 @@ impl Engine {
         self.execute_ddl(&sql)
     }
 
-    /// `SYSTEM$STREAM_HAS_DATA` for a stream's full or short name.
+    /// `SYSTEM$STREAM_HAS_DATA` for a stream's full or short name. The function "performs a
+    /// diff of the table version metadata (between the stream offset and the current
+    /// transactional time)"
+    /// (https://docs.snowflake.com/en/sql-reference/functions/system_stream_has_data). For an
+    /// append-only stream that is whether the table gained rows since the version the stream
+    /// was created or last consumed at: a fresh SHOW_INITIAL_ROWS stream, whose initial rows
+    /// predate it, answers FALSE until the table changes (the docs do not say which answer it
+    /// gets; the stand-in takes the one that breaks code relying on TRUE). A standard stream
+    /// answers whether it has rows.
     pub fn stream_has_data(&self, stream: &str) -> Result<bool, SqlError> {
-        let count: i64 = self.with_connection(|conn| {
+        let name = short(stream);
+        let spec = self
+            .catalog()
+            .of_kind(Kind::Stream)
+            .find(|o| o.short_name() == name)
+            .and_then(|o| o.stream().cloned());
+        let sql = match spec {
+            Some(spec) if spec.append_only => format!(
+                "SELECT (SELECT coalesce(max(rowid) + 1, 0) FROM {table})
+                      > (SELECT coalesce(version_offset, row_offset) FROM __standin_stream_offsets WHERE name = '{name}')",
+                table = short(&spec.table)
+            ),
+            _ => format!("SELECT count(*) > 0 FROM {name}"),
+        };
+        let has_data: Option<bool> =
+            self.with_connection(|conn| conn.query_row(&sql, [], |r| r.get(0)))?;
+        Ok(has_data.unwrap_or(false))
+    }
+
+    /// When an append-only stream goes stale: its offset (creation or last consuming commit)
+    /// plus 14 days. A stream goes stale once its offset falls outside its table's data
+    /// retention (https://docs.snowflake.com/en/user-guide/streams-intro), and "The
+    /// MAX_DATA_EXTENSION_TIME_IN_DAYS parameter sets the maximum number of days Snowflake can
+    /// extend the data retention period for tables … to prevent streams from becoming stale",
+    /// default 14, against a DATA_RETENTION_TIME_IN_DAYS default of 1
+    /// (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_05/bcr-1146). `None` for a
+    /// standard stream (not modelled) or one without an offset record.
+    pub fn stream_stale_after(&self, stream: &str) -> Result<Option<NaiveDateTime>, SqlError> {
+        let name = short(stream).to_owned();
+        let found: Result<String, duckdb::Error> = self.with_connection(|conn| {
             conn.query_row(
-                &format!("SELECT count(*) FROM {}", short(stream)),
-                [],
+                "SELECT CAST(coalesce(consumed_at, CAST(now() AS TIMESTAMP)) + INTERVAL 14 DAY AS VARCHAR) FROM __standin_stream_offsets WHERE name = ?",
+                [&name],
                 |r| r.get(0),
             )
+        });
+        match found {
+            Ok(at) => Ok(NaiveDateTime::parse_from_str(&at, "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(&at, "%Y-%m-%d %H:%M:%S"))
+                .ok()),
+            Err(duckdb::Error::QueryReturnedNoRows) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// An empty stream that SYSTEM$STREAM_HAS_DATA found without data does not go stale: its
+    /// offset time moves to now.
+    pub(crate) fn keep_stream_fresh(&self, stream: &str) {
+        let name = short(stream).to_owned();
+        let updated = self.with_connection(|conn| {
+            conn.execute(
+                "UPDATE __standin_stream_offsets SET consumed_at = CAST(now() AS TIMESTAMP) WHERE name = ?",
+                [&name],
+            )
+        });
+        if let Err(error) = updated {
+            tracing::error!(%error, "keeping a stream fresh failed");
+        }
+    }
+
+    /// Moves a stream's offset time `days` into the past, as if it had not been consumed for
+    /// that long (for tests of staleness, which takes 14 days).
+    pub fn age_stream(&self, stream: &str, days: i64) -> Result<(), SqlError> {
+        let name = short(stream).to_owned();
+        self.with_connection(|conn| {
+            conn.execute(
+                &format!("UPDATE __standin_stream_offsets SET consumed_at = coalesce(consumed_at, CAST(now() AS TIMESTAMP)) - INTERVAL {days} DAY WHERE name = ?"),
+                [&name],
+            )
         })?;
-        Ok(count > 0)
+        Ok(())
     }
 
     /// Every stream: full name and definition.
@@ -84,7 +158,7 @@ pub(crate) fn consume_stream_sql(name: &str, stream: &StreamSpec) -> String {
     let table = short(&stream.table);
     if stream.append_only {
         format!(
-            "UPDATE __standin_stream_offsets SET row_offset = (SELECT coalesce(max(rowid) + 1, 0) FROM {table}) WHERE name = '{name}'"
+            "UPDATE __standin_stream_offsets SET row_offset = (SELECT coalesce(max(rowid) + 1, 0) FROM {table}), version_offset = (SELECT coalesce(max(rowid) + 1, 0) FROM {table}), consumed_at = CAST(now() AS TIMESTAMP) WHERE name = '{name}'"
         )
     } else {
         format!(

@@ -19,6 +19,10 @@ use crate::session::Session;
 pub enum RunState {
     Succeeded,
     Failed,
+    /// The failed run that made SUSPEND_TASK_AFTER_NUM_FAILURES suspend the task: "check the
+    /// STATE column for FAILED_AND_AUTO_SUSPENDED tasks in the TASK_HISTORY"
+    /// (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_08/bcr-1412).
+    FailedAndAutoSuspended,
     Skipped,
 }
 
@@ -27,8 +31,14 @@ impl RunState {
         match self {
             RunState::Succeeded => "SUCCEEDED",
             RunState::Failed => "FAILED",
+            RunState::FailedAndAutoSuspended => "FAILED_AND_AUTO_SUSPENDED",
             RunState::Skipped => "SKIPPED",
         }
+    }
+
+    /// A run that failed, whether or not it suspended its task.
+    pub fn failed(self) -> bool {
+        matches!(self, RunState::Failed | RunState::FailedAndAutoSuspended)
     }
 }
 
@@ -55,6 +65,13 @@ impl Engine {
             short(&task.to_ascii_uppercase()).to_owned(),
             message.to_owned(),
         );
+    }
+
+    /// During the next task run, after its body's statement `after` (0-based, BEGIN
+    /// TRANSACTION included), another session commits `sql`: a load landing between the run's
+    /// statements.
+    pub fn commit_during_next_run(&self, after: usize, sql: &str) {
+        *self.between.lock().expect("not poisoned") = Some((after, sql.to_owned()));
     }
 
     /// Runs the graph once, as a scheduled run of each started root does.
@@ -91,10 +108,16 @@ impl Engine {
     fn run_task(&self, task: &Scheduled, scheduled: DateTime<Utc>) -> TaskRun {
         let short = crate::ddl::short(&task.name).to_owned();
         let outcome = match &task.spec.when_stream {
-            Some(stream) if !self.stream_has_data(stream).unwrap_or(false) => Ok(None),
+            // "prevents it from becoming stale, provided the stream is empty and the
+            // SYSTEM$STREAM_HAS_DATA function returns FALSE"
+            // (https://docs.snowflake.com/en/user-guide/streams-intro).
+            Some(stream) if !self.stream_has_data(stream).unwrap_or(false) => {
+                self.keep_stream_fresh(stream);
+                Ok(None)
+            }
             _ => self.execute_task_body(task).map(Some),
         };
-        let run = match outcome {
+        let mut run = match outcome {
             Ok(None) => TaskRun {
                 task: short,
                 state: RunState::Skipped,
@@ -114,8 +137,48 @@ impl Engine {
                 error: Some((err.code.to_owned(), err.message)),
             },
         };
+        if self.count_failure(task, run.state) {
+            run.state = RunState::FailedAndAutoSuspended;
+        }
         self.record(task, &run, scheduled);
         run
+    }
+
+    /// Counts a run against the graph root's SUSPEND_TASK_AFTER_NUM_FAILURES: "The root task is
+    /// automatically suspended after the run of any single task in a task graph fails or times
+    /// out the specified number of times in consecutive runs"
+    /// (https://docs.snowflake.com/en/sql-reference/sql/create-task). A success resets the
+    /// count; a skipped run is indeterminate and leaves it. Whether the root suspended now.
+    fn count_failure(&self, task: &Scheduled, state: RunState) -> bool {
+        let mut catalog = self.catalog();
+        let root = catalog.root_of(&task.name);
+        let Some(spec) = catalog
+            .get_mut(Kind::Task, &root)
+            .and_then(|o| match &mut o.detail {
+                crate::catalog::Detail::Task(spec) => Some(spec),
+                _ => None,
+            })
+        else {
+            return false;
+        };
+        let policy = &mut spec.failures;
+        match state {
+            RunState::Succeeded => policy.consecutive = 0,
+            RunState::Skipped | RunState::FailedAndAutoSuspended => {}
+            RunState::Failed => policy.consecutive += 1,
+        }
+        let suspend = state == RunState::Failed
+            && policy.suspend_after > 0
+            && policy.consecutive >= policy.suspend_after
+            && spec.state == TaskState::Started;
+        if suspend {
+            spec.state = TaskState::Suspended;
+            spec.failures.last_suspended_reason = Some("SUSPENDED_DUE_TO_ERRORS".into());
+        }
+        if let Err(error) = self.save_catalog(&catalog) {
+            tracing::error!(error = %error, "saving the task's failure count failed");
+        }
+        suspend
     }
 
     fn record(&self, task: &Scheduled, run: &TaskRun, scheduled: DateTime<Utc>) {
@@ -154,15 +217,8 @@ impl Engine {
                 task.name, task.owner
             )));
         }
-        let block = match scripting::execute_immediate(&task.spec.body) {
-            Some(block) => block?,
-            None => Block {
-                body: vec![Step::Sql(task.spec.body.clone())],
-                handler: None,
-            },
-        };
         let mut parts = task.name.splitn(3, '.');
-        let session = Session {
+        let task_session = Session {
             user: "SYSTEM".into(),
             role: task.owner.clone(),
             secondary: Vec::new(),
@@ -170,6 +226,39 @@ impl Engine {
             database: parts.next().map(str::to_owned),
             schema: parts.next().map(str::to_owned),
         };
-        self.run_block(&session, &block, failure)
+        // The body is "Single SQL statement; Call to a stored procedure; Procedural logic using
+        // Snowflake Scripting" (https://docs.snowflake.com/en/sql-reference/sql/create-task).
+        let (block, session) = match (
+            crate::procedures::resolve(self, &task_session, &task.spec.body),
+            scripting::execute_immediate(&task.spec.body),
+        ) {
+            (Some(call), _) => {
+                let call = call?;
+                (call.block, call.session)
+            }
+            (None, Some(block)) => (block?, task_session),
+            (None, None) => (
+                Block {
+                    body: vec![Step::Sql(task.spec.body.clone())],
+                    handler: None,
+                },
+                task_session,
+            ),
+        };
+        let options = crate::scripting::BlockRun {
+            failure,
+            timeout: Some(std::time::Duration::from_millis(
+                task.spec.failures.timeout_ms,
+            )),
+            between: self.between.lock().expect("not poisoned").take(),
+        };
+        self.run_block_with(&session, &block, options)
+            .map_err(|error| match error.code {
+                crate::error::TIMED_OUT => SqlError::execution(format!(
+                    "Task {} timed out after USER_TASK_TIMEOUT_MS = {} and was rolled back",
+                    task.name, task.spec.failures.timeout_ms
+                )),
+                _ => error,
+            })
     }
 }

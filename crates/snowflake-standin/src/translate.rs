@@ -148,6 +148,8 @@ pub fn column_definitions(statement: &str) -> Vec<Column> {
 pub struct Translated {
     pub sql: String,
     pub primary_key: Vec<String>,
+    /// A table's `DATA_RETENTION_TIME_IN_DAYS = n` (Time Travel, which DuckDB lacks).
+    pub retention_days: Option<u32>,
 }
 
 /// Translates one CREATE TABLE or CREATE VIEW statement (or any statement: only type names and
@@ -157,8 +159,33 @@ pub fn translate(statement: &str) -> Translated {
     for (snowflake, duckdb) in TYPES {
         sql = replace_word(&sql, snowflake, duckdb);
     }
+    // Transience and Time Travel are catalog facts here (ddl/create.rs), not DuckDB's.
+    let sql = replace_word(&replace_word(&sql, "TRANSIENT", ""), "COPY GRANTS", "");
+    let (sql, retention_days) = take_retention(&sql);
     let (sql, primary_key) = drop_primary_keys(&sql);
-    Translated { sql, primary_key }
+    Translated {
+        sql,
+        primary_key,
+        retention_days,
+    }
+}
+
+/// Removes `DATA_RETENTION_TIME_IN_DAYS = <n>`, returning n.
+fn take_retention(sql: &str) -> (String, Option<u32>) {
+    const WORD: &str = "DATA_RETENTION_TIME_IN_DAYS";
+    let Some(at) = find_word(sql, WORD) else {
+        return (sql.to_owned(), None);
+    };
+    let after = sql[at + WORD.len()..].trim_start();
+    let Some(value) = after.strip_prefix('=').map(str::trim_start) else {
+        return (sql.to_owned(), None);
+    };
+    let digits = value.len() - value.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let days = value[..digits].parse().ok();
+    (
+        format!("{}\n{}", sql[..at].trim_end(), &value[digits..]),
+        days,
+    )
 }
 
 /// Removes `COMMENT = '…'` (with `''` escapes) wherever it appears.

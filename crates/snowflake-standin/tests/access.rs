@@ -226,10 +226,12 @@ async fn each_schema_privilege_of_the_admin_role_is_needed_by_the_script_that_us
         ("CREATE PIPE", "03_ingest.sql"),
         ("CREATE STREAM", "04_scd.sql"),
         ("CREATE TASK", "04_scd.sql"),
+        ("CREATE PROCEDURE", "04_scd.sql"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let sql = common::edited_sql(dir.path(), "01_account.sql", |text| {
             text.replace(&format!(", {privilege}"), "")
+                .replace(&format!(",\n{privilege}"), "")
         });
         let err = common::start(dir, &sql, false).await.err();
         let err = err.unwrap_or_else(|| panic!("the scripts ran without {privilege}"));
@@ -326,6 +328,7 @@ async fn the_admin_role_holds_usage_and_the_create_privileges_on_the_schema_and_
         [
             "CREATE FILE FORMAT",
             "CREATE PIPE",
+            "CREATE PROCEDURE",
             "CREATE STAGE",
             "CREATE STREAM",
             "CREATE TABLE",
@@ -386,13 +389,13 @@ async fn setup_runs_twice_then_teardown_leaves_nothing_then_setup_runs_again() {
     f.standin.run_script("99_teardown.sql").unwrap();
     {
         let catalog = f.standin.engine().catalog();
-        let left: Vec<&String> = catalog
-            .objects
-            .values()
-            .filter(|o| o.kind != snowflake_standin::catalog::Kind::Database)
-            .map(|o| &o.name)
-            .collect();
-        assert!(left.is_empty(), "left behind: {left:?}");
+        let left: Vec<&String> = catalog.objects.values().map(|o| &o.name).collect();
+        // What 01 creates only if missing stays: it may be shared.
+        assert_eq!(
+            left,
+            ["CUSTOMERS", "CUSTOMER_S3", "CUSTOMERS.RAW", "PIPELINE_WH"],
+            "left behind"
+        );
         assert!(
             catalog
                 .roles
@@ -415,6 +418,33 @@ async fn setup_runs_twice_then_teardown_leaves_nothing_then_setup_runs_again() {
     f.submit(&["a.csv"]).await;
     assert_eq!(f.standin.load_pending(Utc::now()).len(), 1);
     assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER_RAW").await, [["1"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_leaves_what_others_keep_in_the_schema_and_the_shared_warehouse() {
+    let f = fixture().await;
+    // Someone else's table in the same schema.
+    f.sql_as(
+        &f.admin,
+        Some("ACCOUNTADMIN"),
+        "CREATE TABLE SOMEONE_ELSES (A NUMBER)",
+    )
+    .await
+    .unwrap();
+    f.standin.run_script("99_teardown.sql").unwrap();
+    let catalog = f.standin.engine().catalog();
+    use snowflake_standin::catalog::Kind;
+    assert!(
+        catalog
+            .get(Kind::Table, "CUSTOMERS.RAW.SOMEONE_ELSES")
+            .is_some()
+    );
+    assert!(catalog.get(Kind::Warehouse, "PIPELINE_WH").is_some());
+    assert!(
+        catalog
+            .get(Kind::Table, "CUSTOMERS.RAW.CUSTOMER_RAW")
+            .is_none()
+    );
 }
 
 /// A child task of the shipped root, created as the admin role with the root suspended, as

@@ -411,3 +411,51 @@ fn the_rebuild_script_recomputes_history_from_raw_and_is_idempotent() {
         }
     });
 }
+
+#[test]
+fn the_rebuild_script_merges_itself_without_waiting_for_the_task() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let f = common::fixture().await;
+        let files = vec![file(vec![upsert(1, 0, 0), upsert(1, 5, 1)], true)];
+        let names = replay(&f, &files).await;
+        let expected = expected_history(&loaded(&files, &names));
+        f.standin.query("DELETE FROM CUSTOMER_HISTORY").unwrap();
+        f.standin.run_script("90_rebuild_history.sql").unwrap();
+        // No task run: the script called the merge itself.
+        assert_eq!(actual_history(&f), expected);
+        // A fresh SHOW_INITIAL_ROWS stream is no trigger: the task would have skipped.
+        assert!(!f.standin.streams_have_data().unwrap());
+        // The script's own check, run again: nothing left unmerged.
+        let script =
+            std::fs::read_to_string(format!("{}/90_rebuild_history.sql", common::SQL_DIR)).unwrap();
+        let start = script
+            .find("SELECT COUNT(*) AS CUSTOMERS_NOT_REBUILT")
+            .unwrap();
+        let check = &script[start..start + script[start..].find(';').unwrap()];
+        assert_eq!(f.sql(check).await, [["0"]]);
+        // And it sees a customer whose CUSTOMER row is not its newest RAW row.
+        f.standin
+            .query("UPDATE CUSTOMER SET _FILE_ROW_NUMBER = 99")
+            .unwrap();
+        assert_eq!(f.sql(check).await, [["1"]]);
+    });
+}
+
+#[test]
+fn a_fresh_stream_with_initial_rows_has_no_data_for_stream_has_data_until_the_table_changes() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let f = common::fixture().await;
+        replay(&f, &[file(vec![upsert(1, 0, 0)], true)]).await;
+        f.sql("ALTER TASK TSK_SCD_RAW SUSPEND").await;
+        f.sql(
+            "CREATE OR REPLACE STREAM CUSTOMER_RAW_CHANGES ON TABLE CUSTOMER_RAW APPEND_ONLY = TRUE SHOW_INITIAL_ROWS = TRUE",
+        )
+        .await;
+        assert_eq!(f.sql("SELECT count(*) FROM CUSTOMER_RAW_CHANGES").await, [["1"]]);
+        assert!(!f.standin.streams_have_data().unwrap());
+        load(&f, "later.csv", &file(vec![upsert(2, 1, 0)], true)).await;
+        assert!(f.standin.streams_have_data().unwrap());
+    });
+}

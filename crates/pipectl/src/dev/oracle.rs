@@ -1,9 +1,9 @@
 //! CUSTOMER_HISTORY recomputed from CUSTOMER_RAW in Rust, by the rule sql/04_scd.sql states, so
 //! the report compares the table with an implementation that shares no SQL with the task (the
-//! rows come sorted by an ORDER BY; the rule itself is the code below). Per
-//! customer, rows in (UPDATED_AT, _FILE_NAME, _FILE_ROW_NUMBER) order, the last row at each
-//! instant winning; an upsert unlike the open version (or with none open) opens a version and
-//! closes the open one; a delete closes the open version.
+//! rows come sorted by an ORDER BY; the rule itself is the code below). Per customer, rows in
+//! (UPDATED_AT, _FILE_NAME, _FILE_ROW_NUMBER, _LOADED_AT) order, the last row at each instant
+//! winning; an upsert unlike the open version (or with none open) opens a version and closes
+//! the open one; a delete closes the open version.
 
 use std::collections::HashSet;
 
@@ -76,7 +76,7 @@ pub fn history_check(snowflake: &SnowflakeStandIn) -> CliResult<Check> {
         snowflake,
         &format!(
             "SELECT CAST(CUSTOMER_ID AS VARCHAR), {ATTRIBUTES}, UPDATED_AT, OP FROM CUSTOMER_RAW
-             ORDER BY CUSTOMER_ID, UPDATED_AT, _FILE_NAME, _FILE_ROW_NUMBER"
+             ORDER BY CUSTOMER_ID, UPDATED_AT, _FILE_NAME, _FILE_ROW_NUMBER, _LOADED_AT"
         ),
     )?;
     let expected = expected(&raw);

@@ -229,7 +229,7 @@ pub(super) async fn run_tasks(stack: &Stack, counts: &mut Counts) {
                 counts.task_runs_succeeded += 1;
             }
             RunState::Skipped => counts.task_runs_skipped += 1,
-            RunState::Failed => counts.task_runs_failed += 1,
+            RunState::Failed | RunState::FailedAndAutoSuspended => counts.task_runs_failed += 1,
         }
     }
 }

@@ -355,6 +355,17 @@ async fn redelivery_after_quarantine_is_skipped() {
 }
 
 #[tokio::test]
+async fn redelivery_after_quarantine_is_skipped_when_s3_answers_403_for_the_moved_key() {
+    let f = fixture(vec![]).await;
+    f.s3.deny_missing_keys(true);
+    f.put("stream_data/bad.csv", malformed("bad_id.csv")).await;
+    let event = s3_event(&["stream_data/bad.csv"]);
+    f.handle(&event).await.unwrap();
+    let again = f.handle(&event).await.unwrap();
+    assert_eq!(again["skipped"], json!(["stream_data/bad.csv"]));
+}
+
+#[tokio::test]
 async fn an_object_announced_twice_in_one_batch_is_submitted_once() {
     let f = fixture(vec![]).await;
     f.put(SAMPLE_KEY, valid_csv(5)).await;

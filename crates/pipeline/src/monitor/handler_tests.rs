@@ -115,6 +115,15 @@ fn soon() -> Instant {
 }
 
 #[tokio::test]
+async fn the_first_run_works_when_s3_answers_403_for_the_missing_state() {
+    let f = fixture(round_with_a_failed_task(), "CUSTOMERS.RAW.CUSTOMER_PIPE").await;
+    f.s3.deny_missing_keys(true);
+    let answer = f.handler.handle(chrono::Utc::now(), soon()).await.unwrap();
+    assert_eq!(answer["reported"], json!(["task:TSK_SCD_RAW:01b-q"]));
+    assert_eq!(answer["claimed"], true);
+}
+
+#[tokio::test]
 async fn runs_the_checks_in_the_pipes_schema_with_the_configured_warehouse_and_role() {
     let replies = round_with_a_failed_task();
     let f = fixture(replies, "CUSTOMERS.RAW.CUSTOMER_PIPE").await;

@@ -128,6 +128,12 @@ impl Monitor {
         for problem in &reported {
             log_problem(problem);
         }
+        for task in &health.tasks_suspended_by_operator {
+            tracing::warn!(
+                task,
+                "task suspended by an operator (USER_SUSPENDED): not alerted; new rows wait in its stream until ALTER TASK … RESUME"
+            );
+        }
         crate::metrics::record_monitor(&health, &reported);
         let alert = alert(webhook, target, &reported).await;
         info!(
@@ -220,8 +226,8 @@ fn log_problem(problem: &Problem) {
         Problem::PipeNotRunning { pipe, state } => {
             error!(problem = "pipe_not_running", key, pipe, state, "{summary}")
         }
-        Problem::TaskSuspended { task } => {
-            error!(problem = "task_suspended", key, task, "{summary}")
+        Problem::TaskSuspended { task, reason } => {
+            error!(problem = "task_suspended", key, task, reason, "{summary}")
         }
         Problem::StaleStream { stream } => {
             error!(problem = "stale_stream", key, stream, "{summary}")

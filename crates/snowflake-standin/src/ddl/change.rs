@@ -1,4 +1,4 @@
-//! ALTER TASK, ALTER USER, ALTER FILE FORMAT and DROP.
+//! ALTER TASK, ALTER USER, ALTER FILE FORMAT, ALTER TABLE … ADD COLUMN and DROP.
 
 use crate::access;
 use crate::catalog::{Catalog, Detail, Kind, Object, TaskState};
@@ -76,10 +76,78 @@ pub(super) fn alter(
             c.finish()?;
             alter_file_format(&mut catalog, role, &name, properties)?
         }
+        "TABLE" => {
+            let name = session.qualify(&raw_name)?;
+            if catalog.get(Kind::Table, &name).is_none() {
+                return if if_exists {
+                    Ok("Statement executed successfully.".into())
+                } else {
+                    Err(SqlError::not_authorized("Table", &name))
+                };
+            }
+            add_column(engine, &mut catalog, role, &name, c)?
+        }
         other => return Err(SqlError::not_modelled(format!("ALTER {other}"))),
     };
     engine.save_catalog(&catalog)?;
     Ok(message)
+}
+
+/// `ALTER TABLE … ADD [COLUMN] [IF NOT EXISTS] <name> <type>` by the owner
+/// (https://docs.snowflake.com/en/sql-reference/sql/alter-table: "ADD [ COLUMN ] [ IF NOT EXISTS ]
+/// <col_name> <col_type>"). The column is added last and is NULL in the rows the table holds;
+/// NOT NULL, defaults and other actions are not modelled.
+fn add_column(
+    engine: &Engine,
+    catalog: &mut Catalog,
+    role: &str,
+    name: &str,
+    c: &mut Cursor,
+) -> Result<String, SqlError> {
+    let table = catalog
+        .get(Kind::Table, name)
+        .expect("checked by the caller");
+    if !access::owns(catalog, role, table) {
+        return Err(SqlError::insufficient_privileges(format!("TABLE '{name}'")));
+    }
+    c.expect(&["ADD"])?;
+    c.eat(&["COLUMN"]);
+    let if_not_exists = c.eat(&["IF", "NOT", "EXISTS"]);
+    let column = c.word()?;
+    let data_type = c.rest().trim().to_owned();
+    if data_type.is_empty() || data_type.contains("NOT NULL") || data_type.contains("DEFAULT") {
+        return Err(SqlError::not_modelled(format!(
+            "ADD COLUMN {column} {data_type} (only a nullable column without a default)"
+        )));
+    }
+    let Detail::Table { columns, .. } = &table.detail else {
+        return Err(SqlError::not_modelled("a table without columns"));
+    };
+    if columns.iter().any(|c| c.name == column) {
+        return if if_not_exists {
+            Ok("Statement executed successfully.".into())
+        } else {
+            Err(SqlError::compilation(format!(
+                "column '{column}' already exists"
+            )))
+        };
+    }
+    let translated = crate::translate::translate(&data_type).sql;
+    engine.execute_ddl(&format!(
+        "ALTER TABLE {} ADD COLUMN {column} {}",
+        short(name),
+        translated.trim()
+    ))?;
+    if let Some(Detail::Table { columns, .. }) =
+        catalog.get_mut(Kind::Table, name).map(|t| &mut t.detail)
+    {
+        columns.push(crate::translate::Column {
+            name: column,
+            data_type,
+            nullable: true,
+        });
+    }
+    Ok("Statement executed successfully.".into())
 }
 
 /// `SET` options on a file format: the owner only ("OWNERSHIP … on the file format",
@@ -155,6 +223,15 @@ pub(super) fn alter_task(
     }
     if let Some(Detail::Task(spec)) = catalog.get_mut(Kind::Task, name).map(|t| &mut t.detail) {
         spec.state = state;
+        // "USER_SUSPENDED: The user suspended the task by running the alter task <name> suspend
+        // command" (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_08/bcr-1385-1414).
+        // A resumed task counts its failures afresh (not documented, docs/not-verified.md).
+        match state {
+            TaskState::Suspended => {
+                spec.failures.last_suspended_reason = Some("USER_SUSPENDED".into());
+            }
+            TaskState::Started => spec.failures.consecutive = 0,
+        }
     }
     Ok("Statement executed successfully.".into())
 }
@@ -170,6 +247,11 @@ pub(super) fn drop(engine: &Engine, session: &Session, c: &mut Cursor) -> Result
     };
     let if_exists = c.eat(&["IF", "EXISTS"]);
     let raw_name = c.word()?;
+    // DROP PROCEDURE names the argument types: "DROP PROCEDURE [ IF EXISTS ] <procedure_name> (
+    // [ <arg_data_type> , ... ] )" (https://docs.snowflake.com/en/sql-reference/sql/drop-procedure).
+    if kind == Some(crate::catalog::Kind::Procedure) && !c.parenthesized()?.trim().is_empty() {
+        return Err(SqlError::not_modelled("procedure arguments"));
+    }
     c.eat(&["CASCADE"]);
     if c.eat(&["RESTRICT"]) {
         return Err(SqlError::not_modelled("DROP … RESTRICT"));

@@ -10,7 +10,7 @@ use crate::parse::{Cursor, Token, Value};
 use crate::session::Session;
 use crate::translate::translate;
 
-use super::definitions::{pipe, stage, stream, task};
+use super::definitions::{pipe, procedure, stage, stream, task};
 use super::{full_name, object_kind, short, title};
 
 /// `CREATE [OR REPLACE] <kind> [IF NOT EXISTS] <name> …`.
@@ -20,11 +20,23 @@ pub(super) fn create(
     c: &mut Cursor,
 ) -> Result<String, SqlError> {
     let or_replace = c.eat(&["OR", "REPLACE"]);
+    let or_alter = !or_replace && c.eat(&["OR", "ALTER"]);
+    let transient = c.eat(&["TRANSIENT"]);
     let kind_word = c.word()?;
+    if transient && kind_word != "TABLE" {
+        return Err(SqlError::not_modelled(format!(
+            "CREATE TRANSIENT {kind_word}"
+        )));
+    }
     let kind = match kind_word.as_str() {
         "ROLE" | "USER" => None,
         word => Some(object_kind(c, word, "CREATE")?),
     };
+    if or_alter && kind != Some(Kind::Task) {
+        return Err(SqlError::not_modelled(format!(
+            "CREATE OR ALTER {kind_word}"
+        )));
+    }
     let if_not_exists = c.eat(&["IF", "NOT", "EXISTS"]);
     let raw_name = c.word()?;
     let mut catalog = engine.catalog();
@@ -53,7 +65,19 @@ pub(super) fn create(
         };
     };
     let name = full_name(session, kind, &raw_name)?;
+    if or_alter && catalog.get(kind, &name).is_some() {
+        return alter_task_definition(engine, &mut catalog, session, c, &name);
+    }
     let created = format!("{} {} successfully created.", title(kind), short(&name));
+    // CREATE OR REPLACE VIEW … COPY GRANTS: "Retains the access permissions from the original
+    // view when a new view is created using the OR REPLACE clause"
+    // (https://docs.snowflake.com/en/sql-reference/sql/create-view). Streams document the clause
+    // with a note that it "is not supported currently", so it is modelled for views only.
+    let copy_grants = kind == Kind::View && c.eat(&["COPY", "GRANTS"]);
+    let kept_grants = match catalog.get(kind, &name) {
+        Some(existing) if copy_grants => existing.grants.clone(),
+        _ => BTreeMap::new(),
+    };
     if let Some(existing) = catalog.get(kind, &name) {
         if if_not_exists {
             return Ok(format!(
@@ -85,11 +109,22 @@ pub(super) fn create(
         Kind::Table => {
             engine.check_data_schema(&name)?;
             let translated = translate(c.sql);
+            let retention_days = translated.retention_days;
+            // "Transient tables can have a Time Travel retention period of either 0 or 1 day"
+            // (https://docs.snowflake.com/en/user-guide/tables-temp-transient).
+            if transient && retention_days.is_some_and(|d| d > 1) {
+                return Err(SqlError::compilation(format!(
+                    "DATA_RETENTION_TIME_IN_DAYS = {} on a transient table (0 or 1)",
+                    retention_days.unwrap_or_default()
+                )));
+            }
             engine.execute_ddl(&translated.sql)?;
             c.rest();
             Detail::Table {
                 key: translated.primary_key,
                 columns: crate::translate::column_definitions(c.sql),
+                transient,
+                retention_days,
             }
         }
         Kind::View => {
@@ -119,20 +154,55 @@ pub(super) fn create(
             let spec = task(&catalog, &role, session, c, &name)?;
             Detail::Task(spec)
         }
+        Kind::Procedure => procedure(c)?,
     };
     c.finish()?;
-    // A replaced object is a new object: grants on the old one are gone. CREATE TASK has no
-    // COPY GRANTS clause (https://docs.snowflake.com/en/sql-reference/sql/create-task), and
-    // "when an object is replaced, the old object is deleted and the new object is created".
+    // A replaced object is a new object: grants on the old one are gone unless COPY GRANTS kept
+    // them ("A CREATE OR REPLACE statement that didn't specify COPY GRANTS dropped the privileges
+    // that had been granted on the replaced object",
+    // https://docs.snowflake.com/en/release-notes/bcr-bundles/2026_08/bcr-2433, a pending
+    // bundle that will make copying the default). CREATE TASK has no COPY GRANTS clause
+    // (https://docs.snowflake.com/en/sql-reference/sql/create-task).
     catalog.insert(Object {
         kind,
         name,
         owner: role,
-        grants: BTreeMap::new(),
+        grants: kept_grants,
         detail,
     });
     engine.save_catalog(&catalog)?;
     Ok(created)
+}
+
+/// `CREATE OR ALTER TASK` of a task that exists: "transforms an existing task" to the
+/// definition, "has the same limitations as an ALTER TASK statement" (so the task, or its graph's
+/// root, must be suspended), needs OWNERSHIP of the task, and "A task cannot be resumed or
+/// suspended using the CREATE OR ALTER TASK command"
+/// (https://docs.snowflake.com/en/sql-reference/sql/create-task); "privilege grants on the object
+/// are preserved" (https://docs.snowflake.com/en/sql-reference/sql/create-or-alter).
+fn alter_task_definition(
+    engine: &Engine,
+    catalog: &mut Catalog,
+    session: &Session,
+    c: &mut Cursor,
+    name: &str,
+) -> Result<String, SqlError> {
+    let role = session.role.clone();
+    let existing = catalog.get(Kind::Task, name).expect("exists").clone();
+    if !access::owns(catalog, &role, &existing) {
+        return Err(SqlError::insufficient_privileges(format!("TASK '{name}'")));
+    }
+    let mut spec = task(catalog, &role, session, c, name)?;
+    c.finish()?;
+    let old = existing.task().expect("a task");
+    spec.state = old.state;
+    spec.failures.consecutive = old.failures.consecutive;
+    spec.failures.last_suspended_reason = old.failures.last_suspended_reason.clone();
+    if let Some(object) = catalog.get_mut(Kind::Task, name) {
+        object.detail = Detail::Task(spec);
+    }
+    engine.save_catalog(catalog)?;
+    Ok(format!("Task {} successfully altered.", short(name)))
 }
 
 /// The privilege creating `kind` needs: an account privilege for account objects, CREATE

@@ -1,7 +1,9 @@
 //! The definitions CREATE reads for stages, pipes (their COPY statement), streams and tasks.
 
 use crate::access;
-use crate::catalog::{Catalog, Detail, Kind, PipeSpec, StreamSpec, TaskSpec, TaskState};
+use crate::catalog::{
+    Catalog, Detail, FailurePolicy, Kind, PipeSpec, StreamSpec, TaskSpec, TaskState,
+};
 use crate::error::SqlError;
 use crate::parse::{Cursor, Token, Value};
 use crate::session::Session;
@@ -285,15 +287,36 @@ pub(super) fn task(
 ) -> Result<TaskSpec, SqlError> {
     let mut warehouse = None;
     let mut schedule = None;
+    let mut failures = FailurePolicy::default();
+    let number = |property: &str, value: &Value, max: u64| {
+        value
+            .text()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                SqlError::compilation(format!(
+                    "invalid value [{}] for parameter '{property}'",
+                    value.text()
+                ))
+            })
+    };
     for (property, value) in c.properties()? {
         match property.as_str() {
             "WAREHOUSE" => warehouse = Some(value.text().to_owned()),
             "SCHEDULE" => schedule = Some(value.text().to_owned()),
-            "COMMENT"
-            | "SUSPEND_TASK_AFTER_NUM_FAILURES"
-            | "TASK_AUTO_RETRY_ATTEMPTS"
-            | "USER_TASK_TIMEOUT_MS"
-            | "ALLOW_OVERLAPPING_EXECUTION" => {}
+            "SUSPEND_TASK_AFTER_NUM_FAILURES" => {
+                failures.suspend_after = number(&property, &value, u64::from(u32::MAX))? as u32;
+            }
+            // "Values: 0 - 604800000 (7 days). A value of 0 specifies that the maximum timeout
+            // value is enforced" (create-task).
+            "USER_TASK_TIMEOUT_MS" => {
+                failures.timeout_ms = match number(&property, &value, 604_800_000)? {
+                    0 => 604_800_000,
+                    ms => ms,
+                };
+            }
+            "COMMENT" | "TASK_AUTO_RETRY_ATTEMPTS" | "ALLOW_OVERLAPPING_EXECUTION" => {}
             other => return Err(SqlError::not_modelled(format!("the task property {other}"))),
         }
     }
@@ -352,6 +375,7 @@ pub(super) fn task(
         when_stream,
         body,
         state: TaskState::Suspended,
+        failures,
     })
 }
 
@@ -368,4 +392,45 @@ pub(super) fn stream_condition(condition: &str, session: &Session) -> Result<Str
             "the task condition {condition}"
         ))),
     }
+}
+
+/// `CREATE PROCEDURE <name>() RETURNS <type> LANGUAGE SQL [EXECUTE AS OWNER] [COMMENT = '…'] AS
+/// '<block>'` (https://docs.snowflake.com/en/sql-reference/sql/create-procedure): only
+/// procedures without arguments, in Snowflake Scripting, with owner's rights ("If EXECUTE AS
+/// ... isn't specified, the procedure runs as an owner's rights stored procedure"). The block
+/// must be one the stand-in runs ([`crate::scripting::parse_block`]), checked here.
+pub(super) fn procedure(c: &mut Cursor) -> Result<Detail, SqlError> {
+    if !c.parenthesized()?.trim().is_empty() {
+        return Err(SqlError::not_modelled("procedure arguments"));
+    }
+    loop {
+        if c.eat(&["RETURNS"]) {
+            c.word()?;
+            if matches!(c.peek(), Some(Token::Sym('('))) {
+                c.parenthesized()?;
+            }
+        } else if c.eat(&["LANGUAGE"]) {
+            if c.word()? != "SQL" {
+                return Err(SqlError::not_modelled(
+                    "procedures in languages other than SQL",
+                ));
+            }
+        } else if c.eat(&["EXECUTE", "AS"]) {
+            if c.word()? != "OWNER" {
+                return Err(SqlError::not_modelled("caller's rights procedures"));
+            }
+        } else if c.eat(&["AS"]) {
+            break;
+        } else if c.properties()?.is_empty() {
+            return Err(SqlError::syntax("the procedure has no AS"));
+        }
+    }
+    let Some(Token::Str(block)) = c.peek().cloned() else {
+        return Err(SqlError::syntax(
+            "the procedure's body is not a quoted block",
+        ));
+    };
+    c.rest();
+    crate::scripting::parse_block(&block)?;
+    Ok(Detail::Procedure { block })
 }

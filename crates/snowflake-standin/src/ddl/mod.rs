@@ -66,10 +66,11 @@ pub fn execute(
             let rows = engine.run_block(session, &block, None)?;
             done(format!("Anonymous block executed ({rows} rows changed)."))
         }
-        "DESC" | "DESCRIBE" | "UNDROP" | "COMMENT" | "EXECUTE" | "CALL" | "COPY" | "PUT"
-        | "GET" | "LIST" | "REMOVE" | "BEGIN" | "COMMIT" | "ROLLBACK" | "SET" | "UNSET"
-        | "PRAGMA" | "ATTACH" | "DETACH" | "EXPORT" | "IMPORT" | "INSTALL" | "LOAD"
-        | "CHECKPOINT" | "VACUUM" | "SUMMARIZE" | "EXPLAIN" | "PIVOT" | "UNPIVOT" => {
+        "CALL" => crate::procedures::call(engine, session, statement).map(Some),
+        "DESC" | "DESCRIBE" | "UNDROP" | "COMMENT" | "EXECUTE" | "COPY" | "PUT" | "GET"
+        | "LIST" | "REMOVE" | "BEGIN" | "COMMIT" | "ROLLBACK" | "SET" | "UNSET" | "PRAGMA"
+        | "ATTACH" | "DETACH" | "EXPORT" | "IMPORT" | "INSTALL" | "LOAD" | "CHECKPOINT"
+        | "VACUUM" | "SUMMARIZE" | "EXPLAIN" | "PIVOT" | "UNPIVOT" => {
             Err(SqlError::not_modelled(format!("the {first} statement")))
         }
         _ => Ok(None),
@@ -174,6 +175,7 @@ fn object_kind(c: &mut Cursor, word: &str, statement: &str) -> Result<Kind, SqlE
         "PIPE" => Kind::Pipe,
         "STREAM" => Kind::Stream,
         "TASK" => Kind::Task,
+        "PROCEDURE" => Kind::Procedure,
         other => return Err(SqlError::not_modelled(format!("{statement} {other}"))),
     })
 }
@@ -207,6 +209,7 @@ fn title(kind: Kind) -> &'static str {
         Kind::Pipe => "Pipe",
         Kind::Stream => "Stream",
         Kind::Task => "Task",
+        Kind::Procedure => "Procedure",
     }
 }
 
