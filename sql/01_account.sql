@@ -22,7 +22,7 @@
 -- most powerful role, which the best practices keep for account-level administration
 -- (https://docs.snowflake.com/en/user-guide/security-access-control-considerations). SYSADMIN
 -- is a child of ACCOUNTADMIN ("the other administrator roles are children of this role", same
--- page), so ACCOUNTADMIN still grants on them below and drops them in 99_teardown.sql.
+-- page), so ACCOUNTADMIN still grants on them below.
 USE ROLE SYSADMIN;
 
 CREATE WAREHOUSE IF NOT EXISTS <% warehouse %>
@@ -70,7 +70,7 @@ GRANT ROLE CUSTOMER_PIPELINE_ADMIN TO USER <% admin_user %>;
 GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 GRANT USAGE ON DATABASE <% database %> TO ROLE CUSTOMER_PIPELINE_ADMIN;
 -- USAGE and the CREATE privileges 02–05 use, not ALL, which would add every other CREATE
--- (procedures, secrets, …), MODIFY and MONITOR
+-- (secrets, …), MODIFY and MONITOR
 -- (https://docs.snowflake.com/en/user-guide/security-access-control-privileges).
 -- CREATE PROCEDURE: "Required to create a permanent stored procedure"
 -- (https://docs.snowflake.com/en/sql-reference/sql/create-procedure), for the merge (04).

@@ -1,5 +1,5 @@
 //! The Snowflake scripts agree with the CSV contract, so the CSV, the pipe and the tables cannot
-//! drift apart, and the task bodies the stand-in runs can be found.
+//! drift apart, and the merge procedure the task and the rebuild call can be found.
 
 use pipeline::contract::COLUMNS;
 use pipeline::sql::{marked, table_columns};

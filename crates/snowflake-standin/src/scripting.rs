@@ -1,4 +1,5 @@
-//! Snowflake Scripting, as much of it as `sql/` uses: `EXECUTE IMMEDIATE $$ <block> $$`
+//! Snowflake Scripting, as much of it as `sql/` uses: a procedure's block (`procedures.rs`) or
+//! `EXECUTE IMMEDIATE $$ <block> $$`
 //! (https://docs.snowflake.com/en/sql-reference/sql/execute-immediate: "A block is considered
 //! one statement"), where the block is
 //!

@@ -206,8 +206,10 @@ impl Engine {
         }
     }
 
-    /// The body, as the owner: one statement (committed with the offsets of the streams it
-    /// reads), or a Snowflake Scripting block run as [`Engine::run_block`] runs it.
+    /// The body: a CALL of a procedure (its block, with the procedure owner's rights), one
+    /// statement as the task's owner (committed with the offsets of the streams it reads), or a
+    /// Snowflake Scripting block run as [`Engine::run_block`] runs it; within the task's
+    /// USER_TASK_TIMEOUT_MS.
     fn execute_task_body(&self, task: &Scheduled) -> Result<u64, SqlError> {
         let short = crate::ddl::short(&task.name).to_owned();
         let failure = self.failures.lock().expect("not poisoned").remove(&short);
