@@ -162,10 +162,16 @@ impl Engine {
             return false;
         };
         let policy = &mut spec.failures;
+        let before = policy.consecutive;
         match state {
             RunState::Succeeded => policy.consecutive = 0,
             RunState::Skipped | RunState::FailedAndAutoSuspended => {}
             RunState::Failed => policy.consecutive += 1,
+        }
+        // Most runs are skipped or succeed after a success: nothing to save then (the catalog
+        // is written whole, and runs come every second under `pipectl dev`).
+        if policy.consecutive == before {
+            return false;
         }
         let suspend = state == RunState::Failed
             && policy.suspend_after > 0

@@ -29,11 +29,7 @@ pub(super) fn alter(
         "TASK" => {
             let name = session.qualify(&raw_name)?;
             let Some(task) = catalog.get(Kind::Task, &name) else {
-                return if if_exists {
-                    Ok("Statement executed successfully.".into())
-                } else {
-                    Err(SqlError::not_authorized("Task", &name))
-                };
+                return absent(if_exists, "Task", &name);
             };
             let task = task.clone();
             let action = c.word()?;
@@ -42,11 +38,7 @@ pub(super) fn alter(
         }
         "USER" => {
             let Some(user) = catalog.users.get(&raw_name).cloned() else {
-                return if if_exists {
-                    Ok("Statement executed successfully.".into())
-                } else {
-                    Err(SqlError::not_authorized("User", &raw_name))
-                };
+                return absent(if_exists, "User", &raw_name);
             };
             // OWNERSHIP of the user (https://docs.snowflake.com/en/sql-reference/sql/alter-user;
             // the MODIFY PROGRAMMATIC AUTHENTICATION METHODS alternative is not modelled).
@@ -65,11 +57,7 @@ pub(super) fn alter(
         "FILE FORMAT" => {
             let name = session.qualify(&raw_name)?;
             if catalog.get(Kind::FileFormat, &name).is_none() {
-                return if if_exists {
-                    Ok("Statement executed successfully.".into())
-                } else {
-                    Err(SqlError::not_authorized("File format", &name))
-                };
+                return absent(if_exists, "File format", &name);
             }
             c.expect(&["SET"])?;
             let properties = c.properties()?;
@@ -79,11 +67,7 @@ pub(super) fn alter(
         "TABLE" => {
             let name = session.qualify(&raw_name)?;
             if catalog.get(Kind::Table, &name).is_none() {
-                return if if_exists {
-                    Ok("Statement executed successfully.".into())
-                } else {
-                    Err(SqlError::not_authorized("Table", &name))
-                };
+                return absent(if_exists, "Table", &name);
             }
             add_column(engine, &mut catalog, role, &name, c)?
         }
@@ -91,6 +75,16 @@ pub(super) fn alter(
     };
     engine.save_catalog(&catalog)?;
     Ok(message)
+}
+
+/// What ALTER answers for an object that does not exist (or that the role may not see): success
+/// with IF EXISTS, 002003 without.
+fn absent(if_exists: bool, what: &str, name: &str) -> Result<String, SqlError> {
+    if if_exists {
+        Ok("Statement executed successfully.".into())
+    } else {
+        Err(SqlError::not_authorized(what, name))
+    }
 }
 
 /// `ALTER TABLE … ADD [COLUMN] [IF NOT EXISTS] <name> <type>` by the owner
